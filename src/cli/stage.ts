@@ -1,0 +1,230 @@
+import { hostname } from 'node:os'
+import type { Readable, Writable } from 'node:stream'
+import { formatHelp, parseArgs, type OptionSpec, type ParsedArgs } from './args.js'
+import { describeError, exitStatusOf, UserError } from './errors.js'
+import { EXIT } from './exit-status.js'
+import { displayPath, encodePath, type FsPath } from '../protocol/path-codec.js'
+import { originOf, ProtocolError, RecordError, RecordReader } from '../protocol/read-records.js'
+import { PROTOCOL_VERSION, type HeaderRecord, type ProblemRecord, type Rec, type TrailerRecord } from '../protocol/records.js'
+import { writeRecords } from '../protocol/write-records.js'
+import { VERSION } from '../version.js'
+
+/** The standard streams and environment a command runs with; tests pass their own. */
+export interface CommandIO {
+  stdin: Readable & { isTTY?: boolean }
+  stdout: Writable & { isTTY?: boolean }
+  stderr: Writable & { isTTY?: boolean }
+  env: NodeJS.ProcessEnv
+}
+
+/** The process's own streams and environment. */
+export function processIO(): CommandIO {
+  return { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env: process.env }
+}
+
+/** What a stage sees while it runs: counters, problem reporting, input, cancellation. */
+export class StageContext {
+  /** Reported in the trailer. `errors` and `warnings` are kept by problem(). */
+  readonly counts: Record<string, number> = { records: 0, errors: 0, warnings: 0 }
+  /** Aborted on SIGINT/SIGTERM (when not draining) or when stdout closes. */
+  readonly signal: AbortSignal
+  private reader: RecordReader | undefined
+  private incompleteReason: string | undefined
+
+  constructor(readonly name: string, readonly io: CommandIO, private readonly controller: AbortController) {
+    this.signal = controller.signal
+  }
+
+  /** The record stream on stdin. Opened once; its truncation is checked at the end. */
+  input(): RecordReader {
+    this.reader ??= new RecordReader(this.io.stdin, { source: 'stdin' })
+    return this.reader
+  }
+
+  /** The reader, if the stage opened one. */
+  get openedInput(): RecordReader | undefined {
+    return this.reader
+  }
+
+  /** Adds n to a trailer counter. */
+  count(name: string, n = 1): void {
+    this.counts[name] = (this.counts[name] ?? 0) + n
+  }
+
+  /**
+   * A per-item problem: counted, printed as one line on stderr
+   * (`tool: path: message`), and returned as a record for the stage to emit.
+   */
+  problem(type: 'error' | 'warning', message: string, fields: { path?: FsPath, code?: string } = {}): ProblemRecord {
+    this.count(type === 'error' ? 'errors' : 'warnings')
+    const where = fields.path !== undefined ? `${displayPath(fields.path)}: ` : ''
+    this.log(`${type === 'warning' ? 'warning: ' : ''}${where}${message}`)
+    const rec: ProblemRecord = { type, stage: this.name, message }
+    if (fields.code !== undefined) rec.code = fields.code
+    if (fields.path !== undefined) Object.assign(rec, encodePath(fields.path))
+    return rec
+  }
+
+  /** Marks this stage's output incomplete (exit 1) without a per-item error. */
+  markIncomplete(reason: string): void {
+    this.incompleteReason ??= reason
+  }
+
+  get incomplete(): string | undefined {
+    return this.incompleteReason
+  }
+
+  /** Writes `tool: message` to stderr. */
+  log(message: string): void {
+    this.io.stderr.write(`${this.name}: ${message}\n`)
+  }
+
+  abort(reason: string): void {
+    this.controller.abort(new Error(reason))
+  }
+}
+
+/**
+ * A stage: a command that writes a record stream. `start` checks options
+ * and configuration (throwing UsageError or ConfigError before any output)
+ * and returns the stage's records; the runner adds the header and trailer.
+ */
+export interface StageSpec {
+  name: string
+  synopsis: string
+  summary: string
+  options: OptionSpec[]
+  /** True when the stage reads records from stdin (it then drains on SIGINT). */
+  readsRecords: boolean
+  start(ctx: StageContext, args: ParsedArgs): Promise<AsyncIterable<Rec>>
+}
+
+export interface RunOptions {
+  /** Install SIGINT/SIGTERM handlers (only for a real process). */
+  handleSignals?: boolean
+  /** Fixed clock for tests. */
+  now?: () => Date
+}
+
+/**
+ * Runs a stage: parses argv, writes `header, records…, trailer` to stdout
+ * with backpressure, and returns the exit status (see EXIT). Never throws.
+ */
+export async function runStage(spec: StageSpec, argv: string[], io: CommandIO, options: RunOptions = {}): Promise<number> {
+  const now = options.now ?? (() => new Date())
+  const controller = new AbortController()
+  const ctx = new StageContext(spec.name, io, controller)
+  let args: ParsedArgs
+  try {
+    args = parseArgs(spec.options, argv)
+  } catch (err) {
+    ctx.log(describeError(err))
+    return exitStatusOf(err)
+  }
+  if (args.flag('help')) {
+    io.stdout.write(formatHelp(spec.name, spec.synopsis, spec.summary, spec.options, `${spec.name}(1)`))
+    return EXIT.OK
+  }
+  if (args.flag('version')) {
+    io.stdout.write(`${spec.name} ${VERSION}\n`)
+    return EXIT.OK
+  }
+
+  let records: AsyncIterable<Rec>
+  try {
+    records = await spec.start(ctx, args)
+  } catch (err) {
+    ctx.log(describeError(err, io.env))
+    return exitStatusOf(err)
+  }
+
+  let interrupted: string | undefined
+  const removeSignals = options.handleSignals ? installSignals(spec, ctx, io, (s) => { interrupted = s }) : () => {}
+  let failure: { status: number, message: string } | undefined
+
+  const header: HeaderRecord = {
+    type: 'header', producer: spec.name, protocol: PROTOCOL_VERSION, version: VERSION,
+    startedAt: now().toISOString(), host: hostname(),
+  }
+
+  async function* output(): AsyncGenerator<Rec> {
+    yield header
+    try {
+      for await (const rec of records) {
+        if (rec.type !== 'header' && rec.type !== 'trailer') ctx.counts.records!++
+        yield rec
+        if (ctx.signal.aborted) break
+      }
+    } catch (err) {
+      failure = classify(err, io.env)
+      ctx.log(failure.message)
+      yield { type: 'error', stage: spec.name, message: failure.message } satisfies ProblemRecord
+    }
+    yield trailer()
+  }
+
+  function trailer(): TrailerRecord {
+    const reader = ctx.openedInput
+    const truncated = !failure && !interrupted && reader ? reader.truncation() : null
+    if (truncated) {
+      ctx.log(`stdin: ${truncated}`)
+      ctx.markIncomplete(truncated)
+    }
+    const reason = failure?.message
+      ?? (interrupted ? `interrupted by ${interrupted}` : undefined)
+      ?? ctx.incomplete
+      ?? (ctx.counts.errors! > 0 ? `${ctx.counts.errors} error(s)` : undefined)
+      ?? (reader && reader.upstreamProblems.length > 0 ? `upstream: ${reader.upstreamProblems.join('; ')}` : undefined)
+    const rec: TrailerRecord = {
+      type: 'trailer', producer: spec.name, ok: reason === undefined, counts: { ...ctx.counts }, finishedAt: now().toISOString(),
+    }
+    if (reason !== undefined) rec.reason = reason
+    return rec
+  }
+
+  try {
+    await writeRecords(output(), io.stdout)
+  } catch (err) {
+    controller.abort(err)
+    removeSignals()
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return EXIT.OK // the reader went away (`| head`)
+    ctx.log(`stdout: ${describeError(err, io.env)}`)
+    return EXIT.FATAL
+  }
+  removeSignals()
+  if (failure) return failure.status
+  if (interrupted) return EXIT.INTERRUPTED
+  if (ctx.incomplete !== undefined || ctx.counts.errors! > 0) return EXIT.INCOMPLETE
+  return EXIT.OK
+}
+
+function classify(err: unknown, env: NodeJS.ProcessEnv): { status: number, message: string } {
+  if (err instanceof ProtocolError) return { status: EXIT.FATAL, message: err.message }
+  if (err instanceof RecordError) {
+    const where = originOf(err.rec)
+    return { status: EXIT.FATAL, message: where ? `${where}: ${err.detail}` : err.detail }
+  }
+  if (err instanceof UserError) return { status: err.exitStatus, message: err.message }
+  return { status: EXIT.FATAL, message: describeError(err, env) }
+}
+
+/**
+ * SIGINT: a stage reading a pipe keeps going, so it passes on everything
+ * upstream managed to send, then sees the cut-off stream and says so; a
+ * stage at the head of a pipe stops. SIGTERM always stops.
+ */
+function installSignals(spec: StageSpec, ctx: StageContext, io: CommandIO, onStop: (signal: string) => void): () => void {
+  const stop = (signal: string) => () => {
+    onStop(signal)
+    ctx.abort(`interrupted by ${signal}`)
+  }
+  const drainOnInt = spec.readsRecords && !io.stdin.isTTY
+  const onInt = drainOnInt ? () => {} : stop('SIGINT')
+  const onTerm = stop('SIGTERM')
+  process.on('SIGINT', onInt)
+  process.on('SIGTERM', onTerm)
+  return () => {
+    process.off('SIGINT', onInt)
+    process.off('SIGTERM', onTerm)
+  }
+}

@@ -1,0 +1,20 @@
+import type { CommandSpec } from '../cli/command.js'
+import type { StageSpec } from '../cli/stage.js'
+
+/**
+ * Every program of the package, loaded on demand so a command pays only for
+ * the modules it uses (the AWS SDK is slow to import).
+ *
+ * STAGES are the record filters, each a `bin/<name>.js`. SUBCOMMANDS are
+ * the verbs of `s3-sysbackup`. Each entry must have a man page:
+ * `man/<stage>.1`, `man/s3-sysbackup-<subcommand>.1` (test/man-pages.ts).
+ */
+export const STAGES: Record<string, () => Promise<StageSpec>> = {
+}
+
+export const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {
+}
+
+/** Commands with a bin of their own that are not record stages (e.g. sysbackup-restore). */
+export const TOOLS: Record<string, () => Promise<CommandSpec>> = {
+}

@@ -1,0 +1,61 @@
+/**
+ * Maps `fn` over `source` with at most `limit` calls in flight, yielding
+ * results in input order. The source is pulled only as fast as results are
+ * consumed (plus the window), so memory stays bounded by `limit`. A
+ * rejection from `fn` is rethrown at its position in the order, after the
+ * calls already in flight have settled.
+ */
+export async function* mapOrdered<T, R>(
+  source: AsyncIterable<T> | Iterable<T>,
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): AsyncGenerator<R> {
+  if (limit < 1) throw new RangeError('limit must be at least 1')
+  const window: Promise<R>[] = []
+  try {
+    for await (const item of source) {
+      const p = fn(item)
+      // Rejections are observed when their turn comes; avoid unhandled-rejection noise meanwhile.
+      p.catch(() => {})
+      window.push(p)
+      if (window.length >= limit) yield await window.shift()!
+    }
+    while (window.length > 0) yield await window.shift()!
+  } finally {
+    await Promise.allSettled(window)
+  }
+}
+
+/**
+ * Like mapOrdered, but yields each result as soon as it is ready, whatever
+ * its position. For work whose output order does not matter.
+ */
+export async function* mapUnordered<T, R>(
+  source: AsyncIterable<T> | Iterable<T>,
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): AsyncGenerator<R> {
+  if (limit < 1) throw new RangeError('limit must be at least 1')
+  const inFlight = new Map<number, Promise<{ id: number, result: R }>>()
+  let nextId = 0
+  try {
+    for await (const item of source) {
+      const id = nextId++
+      const p = fn(item).then((result) => ({ id, result }))
+      p.catch(() => {})
+      inFlight.set(id, p)
+      if (inFlight.size >= limit) {
+        const done = await Promise.race(inFlight.values())
+        inFlight.delete(done.id)
+        yield done.result
+      }
+    }
+    while (inFlight.size > 0) {
+      const done = await Promise.race(inFlight.values())
+      inFlight.delete(done.id)
+      yield done.result
+    }
+  } finally {
+    await Promise.allSettled(inFlight.values())
+  }
+}

@@ -1,0 +1,43 @@
+import t from 'tap'
+import { decodePath, decodePathField, displayPath, encodePath, encodePathField, pathBytes } from '../../src/protocol/path-codec.js'
+
+const samples: [string, string | Buffer][] = [
+  ['plain', '/etc/passwd'],
+  ['space', '/srv/a name with spaces'],
+  ['newline', '/tmp/line\nbreak'],
+  ['backslash', '/tmp/back\\slash\\n'],
+  ['unicode', '/home/ünïcødé/日本'],
+  ['invalid utf-8', Buffer.from([0x2f, 0x74, 0x6d, 0x70, 0x2f, 0xff, 0xfe, 0x0a, 0x80])],
+  ['overlong', Buffer.from([0x2f, 0xc0, 0xaf])],
+  ['lone surrogate bytes', Buffer.from([0x2f, 0xed, 0xa0, 0x80])],
+]
+
+for (const [name, p] of samples) {
+  t.test(`round trip: ${name}`, async (t) => {
+    const json = JSON.stringify(encodePath(p))
+    const back = decodePath(JSON.parse(json) as Record<string, unknown>)
+    t.same(pathBytes(back), pathBytes(p), 'bytes survive JSON exactly')
+    t.notOk(json.includes('\n'), 'encoded form is a single line')
+  })
+}
+
+t.test('valid UTF-8 uses the text field, invalid uses base64', async (t) => {
+  t.same(encodePath(Buffer.from('/etc/hosts')), { path: '/etc/hosts' })
+  t.same(encodePath(Buffer.from([0x2f, 0xff])), { pathB64: 'L/8=' })
+  t.same(encodePathField('target', Buffer.from([0xff])), { targetB64: '/w==' })
+})
+
+t.test('malformed path fields are refused', async (t) => {
+  t.throws(() => decodePath({}), /no string "path"/)
+  t.throws(() => decodePath({ path: '' }), /empty/)
+  t.throws(() => decodePath({ path: 'a\0b' }), /NUL/)
+  t.throws(() => decodePath({ path: '/a', pathB64: 'L2E=' }), /both/)
+  t.throws(() => decodePath({ pathB64: 'not base64!' }), /canonical/)
+  t.throws(() => decodePathField({ target: 5 }, 'target'), /no string "target"/)
+})
+
+t.test('displayPath escapes what would break a message line', async (t) => {
+  t.equal(displayPath('/tmp/a\nb'), '/tmp/a\\nb')
+  t.equal(displayPath(Buffer.from([0x2f, 0xff])), '/\\xff')
+  t.equal(displayPath('/ok/path'), '/ok/path')
+})

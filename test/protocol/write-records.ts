@@ -1,0 +1,48 @@
+import t from 'tap'
+import { Writable } from 'node:stream'
+import { serializeRecords, writeRecords } from '../../src/protocol/write-records.js'
+import type { Rec } from '../../src/protocol/records.js'
+
+t.test('records become one JSON line each, in order', async (t) => {
+  async function* gen(): AsyncGenerator<Rec> {
+    yield { type: 'a', n: 1 }
+    await new Promise((r) => setTimeout(r, 5))
+    yield { type: 'b', s: 'x\ny' }
+  }
+  let text = ''
+  const chunks: string[] = []
+  for await (const c of serializeRecords(gen())) { text += c; chunks.push(c) }
+  t.equal(text, '{"type":"a","n":1}\n{"type":"b","s":"x\\ny"}\n')
+  t.equal(chunks.length, 2, 'a record is released when the source has to wait')
+})
+
+t.test('ready records are batched into large chunks', async (t) => {
+  async function* gen(): AsyncGenerator<Rec> { for (let i = 0; i < 10000; i++) yield { type: 'x', i } }
+  const chunks: string[] = []
+  for await (const c of serializeRecords(gen(), 4096)) chunks.push(c)
+  t.ok(chunks.length < 100, `10000 records in ${chunks.length} chunks`)
+  t.equal(chunks.join('').split('\n').length, 10001)
+})
+
+t.test('a stalled consumer stops the producer (backpressure)', async (t) => {
+  let produced = 0
+  async function* gen(): AsyncGenerator<Rec> {
+    for (let i = 0; i < 1_000_000; i++) { produced++; yield { type: 'x', pad: 'p'.repeat(200), i } }
+  }
+  let release: (() => void) | undefined
+  let received = 0
+  const slow = new Writable({
+    highWaterMark: 16 * 1024,
+    write(chunk: Buffer, _enc, cb) {
+      received += chunk.length
+      if (received > 1024 * 1024) release = cb // stall after 1 MiB
+      else cb()
+    },
+  })
+  const done = writeRecords(gen(), slow)
+  await new Promise((r) => setTimeout(r, 300))
+  t.ok(release, 'consumer stalled')
+  t.ok(produced < 20_000, `producer paused after ${produced} records of 1,000,000`)
+  slow.destroy()
+  await done.catch(() => {})
+})
