@@ -26,7 +26,7 @@ export interface RestoreSessionOptions {
   roleSessionSeconds?: number
   /** Lifetime of the MFA-authenticated session (GetSessionToken DurationSeconds); default 43200 (12 h). */
   mfaSessionSeconds?: number
-  /** A session is renewed once less than this is left of it; default 600. */
+  /** A session is renewed once less than this is left of it; default 600, at most half the session's lifetime. */
   renewBeforeSeconds?: number
   /** RoleSessionName, shown in CloudTrail; default `s3-sysbackup-restore@<host>`. */
   sessionName?: string
@@ -65,7 +65,8 @@ interface Session {
  *   runs out; a refused code may be retyped twice.
  * - Each call returns the current role session's credentials (access
  *   key, secret, session token, expiration), renewing them with a new
- *   AssumeRole once less than renewBeforeSeconds is left, so a restore
+ *   AssumeRole once less than renewBeforeSeconds (at most half the
+ *   session) is left, so a restore
  *   that runs for hours keeps working. Concurrent calls share one renewal.
  *   (SDK clients ask again by themselves when credentials are within five
  *   minutes of expiring.)
@@ -98,7 +99,9 @@ export function restoreCredentialProvider(pkg: CredentialsPayload, options: Rest
   let roleSession: Session | undefined
   let renewal: Promise<AwsCredentialIdentity> | undefined
 
-  const fresh = (s: Session | undefined): boolean => s !== undefined && s.credentials.expiration.getTime() - now() > renewBeforeMs
+  // Renewing when more than half a session is left would renew on every call.
+  const fresh = (s: Session | undefined, lifetimeSeconds: number): boolean =>
+    s !== undefined && s.credentials.expiration.getTime() - now() > Math.min(renewBeforeMs, lifetimeSeconds * 500)
 
   function roleArn(): Promise<string> {
     roleArnPromise ??= (async () => {
@@ -117,7 +120,7 @@ export function restoreCredentialProvider(pkg: CredentialsPayload, options: Rest
   /** The STS client AssumeRole is called with: the package's key, or the MFA session made from it. */
   async function assumingSts(): Promise<STSClient> {
     if (mfaSerial === undefined) return sourceSts
-    if (fresh(mfaSession)) return mfaSession!.sts
+    if (fresh(mfaSession, mfaSeconds)) return mfaSession!.sts
     if (!options.tokenPrompt) throw new UsageError(`the MFA device ${mfaSerial} is required, but there is no way to ask for its code`)
     for (let attempt = 1; ; attempt++) {
       const code = (await options.tokenPrompt(mfaSerial)).trim()
@@ -145,7 +148,7 @@ export function restoreCredentialProvider(pkg: CredentialsPayload, options: Rest
   }
 
   const provider = async (): Promise<AwsCredentialIdentity> => {
-    if (fresh(roleSession)) return { ...roleSession!.credentials }
+    if (fresh(roleSession, roleSeconds)) return { ...roleSession!.credentials }
     renewal ??= renew().finally(() => { renewal = undefined })
     return renewal
   }

@@ -9,6 +9,7 @@ import { openCredentialsPackage } from '../../src/creds/package-file.js'
 import { parsePackage } from '../../src/creds/package-format.js'
 import { ROOT } from '../helpers/bin.js'
 import { testIO } from '../helpers/io.js'
+import { runOnTerminal } from '../helpers/terminal.js'
 import { traceWrites } from '../helpers/trace-writes.js'
 
 const ADMIN = { id: 'AKIAADMINEXAMPLE0001', secret: 'adminSecretKeyExampleExampleExample00001' }
@@ -257,26 +258,6 @@ t.test('process: wrong password, altered file, truncated file: distinct messages
     t.same([r.status, r.stdout, r.stderr], [2, '', `sysbackup-packcreds: ${message}\n`], name)
   }
 })
-
-/**
- * Runs `command` on a pseudo-terminal (util-linux script(1)): each step
- * waits until the output so far matches `expect`, then types `send`.
- */
-function runOnTerminal(command: string, env: NodeJS.ProcessEnv, steps: { expect: RegExp, send: string }[]): Promise<{ status: number | null, output: string }> {
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && k !== 'NODE_OPTIONS'))
-  return new Promise((resolve, reject) => {
-    const child = spawn('script', ['-qec', command, '/dev/null'], { env: { ...clean, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true', ...env }, stdio: ['pipe', 'pipe', 'pipe'] })
-    let output = ''
-    let step = 0
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-    child.stdout.on('data', (c: Buffer) => {
-      output += c.toString('utf8')
-      while (step < steps.length && steps[step]!.expect.test(output)) child.stdin.write(steps[step++]!.send)
-    })
-    child.on('error', reject)
-    child.on('close', (status) => { clearTimeout(timer); resolve({ status, output }) })
-  })
-}
 
 t.test('process: on a terminal the password is asked twice, with echo off', async (t) => {
   const { env, out } = setup(t)

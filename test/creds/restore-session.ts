@@ -174,11 +174,11 @@ t.test('SDK clients given the provider sign with the assumed role, never the pac
 
 t.test('renews the role session before it expires (long restores)', async (t) => {
   let clock = Date.now()
-  const provider = restoreCredentialProvider(PKG, via({ roleSessionSeconds: 900, now: () => clock }))
+  const provider = restoreCredentialProvider(PKG, via({ roleSessionSeconds: 1800, now: () => clock }))
   const first = await provider()
-  t.equal(proxy.seen.at(-1)!.params.get('DurationSeconds'), '900', 'the asked lifetime is sent')
+  t.equal(proxy.seen.at(-1)!.params.get('DurationSeconds'), '1800', 'the asked lifetime is sent')
   const expiry = first.expiration!.getTime()
-  t.ok(Math.abs(expiry - (Date.now() + 900_000)) < 60_000, 'moto granted about 900 s')
+  t.ok(Math.abs(expiry - (Date.now() + 1_800_000)) < 60_000, 'moto granted about 1800 s')
 
   clock = expiry - 11 * 60_000
   t.same(await provider(), first, '11 minutes before expiry: still the same session')
@@ -194,6 +194,18 @@ t.test('renews the role session before it expires (long restores)', async (t) =>
   const third = await provider()
   t.not(third.accessKeyId, second.accessKeyId, 'after a long pause (expired): renewed too')
   t.equal(proxy.actions().filter((a) => a === 'AssumeRole').length, 3)
+})
+
+t.test('the renewal margin is at most half a session, so short sessions are not renewed on every call', async (t) => {
+  let clock = Date.now()
+  const provider = restoreCredentialProvider(PKG, via({ roleArn: 'arn:aws:iam::123456789012:role/R', roleSessionSeconds: 900, now: () => clock }))
+  const first = await provider()
+  const expiry = first.expiration!.getTime()
+  clock = expiry - 8 * 60_000
+  t.same(await provider(), first, '8 of 15 minutes left: kept (not renewed at once with a 10-minute margin)')
+  clock = expiry - 7 * 60_000
+  t.not((await provider()).accessKeyId, first.accessKeyId, '7 minutes left: renewed')
+  t.same(proxy.actions(), ['AssumeRole', 'AssumeRole'])
 })
 
 t.test('with an MFA device: the code is asked once and given to GetSessionToken; renewals need no new code', async (t) => {
