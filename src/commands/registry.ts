@@ -13,8 +13,10 @@ export const STAGES: Record<string, () => Promise<StageSpec>> = {
 }
 
 export const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {
+  'pack-creds': async () => (await import('./pack-creds.js')).packCredsSubcommand,
 }
 
 /** Commands with a bin of their own that are not record stages (e.g. sysbackup-restore). */
 export const TOOLS: Record<string, () => Promise<CommandSpec>> = {
+  'sysbackup-packcreds': async () => (await import('./pack-creds.js')).packCredsTool,
 }
