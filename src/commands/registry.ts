@@ -13,6 +13,8 @@ export const STAGES: Record<string, () => Promise<StageSpec>> = {
 }
 
 export const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {
+  'create-resources': async () => (await import('./create-resources.js')).createResourcesCommand,
+  'update-resources': async () => (await import('./update-resources.js')).updateResourcesCommand,
 }
 
 /** Commands with a bin of their own that are not record stages (e.g. sysbackup-restore). */

@@ -77,12 +77,14 @@ export const PARAMETER_FOR: Record<keyof StackSettings, { parameter: string, opt
 /**
  * The Parameters of a CreateStack or UpdateStack request: one per setting
  * given (an error when the template does not declare it). For an update,
- * `previous` names the parameters the stack already has: those not given
- * keep their value (UsePreviousValue), so that updating the template never
- * silently resets, say, the bucket name to "generate one" (which would
- * replace the bucket).
+ * `previous` holds the stack's current parameter values: those not given
+ * keep their value, so that updating the template never silently resets,
+ * say, the bucket name to "generate one" (which would replace the bucket).
+ * The value is sent explicitly (moto's UsePreviousValue only knows
+ * parameters passed at creation); a NoEcho value (shown as `****`), or one
+ * unknown (dry run: null), is kept with UsePreviousValue.
  */
-export function stackParameters(template: StackTemplate, settings: StackSettings, previous?: Set<string>): Parameter[] {
+export function stackParameters(template: StackTemplate, settings: StackSettings, previous?: Map<string, string | null>): Parameter[] {
   const out: Parameter[] = []
   const given = new Set<string>()
   for (const key of Object.keys(PARAMETER_FOR) as Array<keyof StackSettings>) {
@@ -100,7 +102,11 @@ export function stackParameters(template: StackTemplate, settings: StackSettings
   }
   if (previous) {
     for (const name of template.parameters.keys()) {
-      if (!given.has(name) && previous.has(name)) out.push({ ParameterKey: name, UsePreviousValue: true })
+      if (given.has(name) || !previous.has(name)) continue
+      const value = previous.get(name)
+      out.push(value === null || value === undefined || value === '****'
+        ? { ParameterKey: name, UsePreviousValue: true }
+        : { ParameterKey: name, ParameterValue: value })
     }
   }
   return out
