@@ -14,6 +14,9 @@ export const STAGES: Record<string, () => Promise<StageSpec>> = {
 
 export const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {
   'pack-creds': async () => (await import('./pack-creds.js')).packCredsSubcommand,
+  'create-resources': async () => (await import('./create-resources.js')).createResourcesCommand,
+  'update-resources': async () => (await import('./update-resources.js')).updateResourcesCommand,
+  'write-config': async () => (await import('./write-config.js')).writeConfigCommand,
 }
 
 /** Commands with a bin of their own that are not record stages (e.g. sysbackup-restore). */
