@@ -415,7 +415,7 @@ export class LocalStore implements Store {
       throw err
     }
     try {
-      await flock(handle.fd, 'ex')
+      await lockExclusive(handle.fd)
       const meta = await this.readMeta(dir, versionId)
       if (meta === null) throw notFound()
       await fn(meta)
@@ -426,11 +426,21 @@ export class LocalStore implements Store {
 }
 
 const { flock: flockCallback } = createRequire(import.meta.url)('fs-ext') as {
-  flock(fd: number, flags: 'ex' | 'un', callback: (err: Error | null) => void): void
+  flock(fd: number, flags: 'exnb' | 'un', callback: (err: NodeJS.ErrnoException | null) => void): void
 }
 
-function flock(fd: number, flags: 'ex' | 'un'): Promise<void> {
-  return new Promise((resolve, reject) => flockCallback(fd, flags, (err) => (err ? reject(err) : resolve())))
+/**
+ * Takes an exclusive flock(2) on `fd`, polling without blocking: a blocking
+ * flock would hold a libuv worker thread, and a few waiters could then
+ * starve the holder of the threads it needs to finish and unlock.
+ */
+async function lockExclusive(fd: number): Promise<void> {
+  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+    const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => flockCallback(fd, 'exnb', resolve))
+    if (err === null) return
+    if (err.code !== 'EAGAIN' && err.code !== 'EWOULDBLOCK') throw err
+    await new Promise((resolve) => setTimeout(resolve, wait))
+  }
 }
 
 /** Why `segment` cannot be a directory name of a key, or undefined when it can. */
