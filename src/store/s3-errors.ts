@@ -32,14 +32,20 @@ interface SdkError extends Error {
   $metadata?: { httpStatusCode?: number, attempts?: number }
 }
 
+/** Codes for answers without a body (HEAD), which the SDK names only `Unknown`. */
+const STATUS_CODES: Record<number, string> = {
+  301: 'PermanentRedirect', 400: 'BadRequest', 403: 'AccessDenied', 404: 'NotFound', 405: 'MethodNotAllowed',
+}
+
 /** The S3 error code of an SDK error: `NoSuchKey`, `AccessDenied`, `ECONNREFUSED`, … */
 export function sdkErrorCode(err: unknown): string {
   const e = err as SdkError
   if (typeof e?.Code === 'string' && e.Code !== '') return e.Code
   if (typeof e?.code === 'string' && e.code !== '') return e.code
-  if (typeof e?.name === 'string' && e.name !== '' && e.name !== 'Error') return e.name
   const status = e?.$metadata?.httpStatusCode
-  return status !== undefined ? `HTTP${status}` : 'Error'
+  if (typeof e?.name === 'string' && !['', 'Error', 'Unknown', 'UnknownError'].includes(e.name)) return e.name
+  if (status === undefined) return 'Error'
+  return STATUS_CODES[status] ?? `HTTP${status}`
 }
 
 /** HTTP status of an SDK error, when it got an answer. */

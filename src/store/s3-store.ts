@@ -297,6 +297,7 @@ export class S3Store implements Store {
   async putStream(key: string, body: AsyncIterable<Buffer>, opts: PutStreamOptions): Promise<{ versionId: string } | null> {
     checkKey('PutObject', this.location(key), key)
     checkPutOptions('PutObject', this.location(key), opts, this.clock())
+    opts.signal?.throwIfAborted()
     const reader = new PartReader(body)
     try {
       await this.checkObjectLock()
@@ -307,6 +308,10 @@ export class S3Store implements Store {
         return await this.putObject(key, first, opts, opts.signal)
       }
       return await this.multipart(key, first, reader, opts)
+    } catch (err) {
+      // An aborted request surfaces as the SDK's AbortError; the caller asked for its own reason.
+      if (opts.signal?.aborted) throw opts.signal.reason
+      throw err
     } finally {
       await reader.close()
     }

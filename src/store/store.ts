@@ -88,7 +88,11 @@ export interface PutStreamOptions extends PutOptions {
    * to store content under a key it turned out not to hash to.
    */
   beforeComplete?: () => Promise<boolean>
-  /** Aborting it stops reading the body, abandons the upload and rejects with the signal's reason. */
+  /**
+   * Aborting it stops the upload at the next chunk or part boundary (and
+   * any request in flight), abandons it as above, and rejects with the
+   * signal's reason.
+   */
   signal?: AbortSignal
 }
 

@@ -392,5 +392,23 @@ for (const h of [localHarness, s3Harness]) {
       t.equal(await store.head('snapshots/h/broken'), null)
       t.equal(await h.pendingUploads(store), 0, 'nothing pending')
     })
+
+    t.test('putStream: an aborted signal abandons the upload', async (t) => {
+      const store = await h.fresh(t)
+      const controller = new AbortController()
+      let pulled = 0
+      async function* endless(): AsyncGenerator<Buffer> {
+        for (;;) {
+          if (pulled >= 3 * MIN_PART_SIZE) controller.abort(new Error('interrupted by SIGTERM'))
+          pulled += 1024 * 1024
+          yield randomBytes(1024 * 1024)
+        }
+      }
+      const err = await rejects(store.putStream('snapshots/h/cut', endless(), { ...lock(), signal: controller.signal }))
+      t.equal((err as Error).message, 'interrupted by SIGTERM', 'rejects with the signal\'s reason')
+      t.ok(pulled < 6 * MIN_PART_SIZE, 'stopped reading soon after')
+      t.equal(await store.head('snapshots/h/cut'), null)
+      t.equal(await h.pendingUploads(store), 0, 'nothing pending')
+    })
   })
 }

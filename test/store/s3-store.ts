@@ -190,3 +190,18 @@ t.test('a silent server times out and an unreachable one is fatal', async (t) =>
   t.ok(refused instanceof StoreFatalError, 'nothing later can succeed: stop the run')
   t.match((refused as Error).message, /^HeadObject s3:\/\/b\/content\/x: ECONNREFUSED: /)
 })
+
+t.test('access denied stops the run, on HEAD (no body, no code) as on other requests', async (t) => {
+  const endpoint = await fakeS3(t, (req, res) => {
+    req.resume()
+    res.writeHead(403, { 'content-type': 'application/xml' })
+    res.end(req.method === 'HEAD' ? undefined : '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>')
+  })
+  const store = new S3Store({ bucket: 'guarded', client: client(endpoint, { maxAttempts: 1 }) })
+  const head = await rejects(store.head('content/x'))
+  t.ok(head instanceof StoreFatalError, 'HEAD 403 is fatal')
+  t.match((head as Error).message, /^HeadObject s3:\/\/guarded\/content\/x: AccessDenied: HTTP 403 Forbidden$/)
+  const put = await rejects(store.putBuffer('content/x', Buffer.from('x'), lock()))
+  t.ok(put instanceof StoreFatalError)
+  t.equal((put as Error).message, 'GetObjectLockConfiguration s3://guarded: AccessDenied: Access Denied')
+})
