@@ -41,7 +41,7 @@ import { NotFoundError, StoreError, StoreFatalError } from './errors.js'
 import { DEFAULT_PART_SIZE, partCount } from './parts.js'
 import { RequestCounter } from './request-counter.js'
 import type { LatestInfo, LockMode, ObjectInfo, PutOptions, PutStreamOptions, Retention, Store, VersionInfo } from './store.js'
-import { checkKey, checkPutOptions, needsExtension } from './validate.js'
+import { checkKey, checkPutOptions, retentionChange } from './validate.js'
 
 /** Name of the marker file in a store's directory. */
 export const STORE_MARKER = '.s3-sysbackup-store'
@@ -286,7 +286,7 @@ export class LocalStore implements Store {
     try {
       for await (const chunk of body) {
         opts.signal?.throwIfAborted()
-        await handle.write(chunk)
+        for (let done = 0; done < chunk.length;) done += (await handle.write(chunk, done)).bytesWritten
         hash.update(chunk)
         size += chunk.length
       }
@@ -366,8 +366,9 @@ export class LocalStore implements Store {
     const dir = this.keyDir('PutObjectRetention', key)
     await this.withVersionLock('PutObjectRetention', key, dir, versionId, async (meta) => {
       const current: Retention = { mode: meta.lockMode, retainUntil: new Date(meta.retainUntil) }
-      if (!needsExtension('PutObjectRetention', this.location(key), versionId, current, mode, retainUntil)) return
-      await writeMeta(dir, { ...meta, lockMode: mode, retainUntil: retainUntil.toISOString() })
+      const send = retentionChange('PutObjectRetention', this.location(key), versionId, current, mode, retainUntil)
+      if (send === null) return
+      await writeMeta(dir, { ...meta, lockMode: send, retainUntil: retainUntil.toISOString() })
       this.requests.add('PutObjectRetention')
     })
   }

@@ -33,12 +33,12 @@ import {
 } from '@aws-sdk/client-s3'
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
-import { NotFoundError, StoreError, StoreFatalError } from './errors.js'
+import { NotFoundError, StoreError, StoreFatalError, storeErrorCode } from './errors.js'
 import { DEFAULT_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, PartReader, partSizeFor } from './parts.js'
 import { RequestCounter } from './request-counter.js'
 import { fromSdkError, sdkErrorCode, sdkHttpStatus } from './s3-errors.js'
 import type { LatestInfo, LockMode, ObjectInfo, PutOptions, PutStreamOptions, Retention, Store, VersionInfo } from './store.js'
-import { checkKey, checkPutOptions, needsExtension } from './validate.js'
+import { checkKey, checkPutOptions, retains, retentionChange } from './validate.js'
 
 export interface S3StoreOptions {
   bucket: string
@@ -414,8 +414,7 @@ export class S3Store implements Store {
   private async confirmLock(key: string, versionId: string, mode: LockMode, retainUntil: Date): Promise<void> {
     const info = await this.head(key, versionId)
     if (info === null) throw new StoreError('HeadObject', this.location(key), 'NoSuchVersion', `version ${versionId} vanished right after upload`)
-    if (info.lockMode === mode && info.retainUntil !== undefined && info.retainUntil.getTime() >= retainUntil.getTime()) return
-    if (info.lockMode === 'COMPLIANCE' && mode === 'GOVERNANCE') return
+    if (retains({ ...(info.lockMode && { mode: info.lockMode }), ...(info.retainUntil && { retainUntil: info.retainUntil }) }, mode, retainUntil)) return
     await this.sendRetention(key, versionId, mode, retainUntil)
   }
 
@@ -423,8 +422,22 @@ export class S3Store implements Store {
     const location = this.location(key)
     checkKey('PutObjectRetention', location, key)
     const current = this.known.get(`${key}\0${versionId}`)
-    if (current !== undefined && !needsExtension('PutObjectRetention', location, versionId, current, mode, retainUntil)) return
-    await this.sendRetention(key, versionId, mode, retainUntil)
+    const send = current === undefined ? mode : retentionChange('PutObjectRetention', location, versionId, current, mode, retainUntil)
+    if (send === null) return
+    try {
+      await this.sendRetention(key, versionId, send, retainUntil)
+    } catch (err) {
+      if (storeErrorCode(err) !== 'AccessDenied') throw err
+      // S3 refuses to shorten retention or to leave COMPLIANCE. What this process knew may be
+      // stale (content is shared between machines, which extend it too): look again.
+      const now = await this.head(key, versionId)
+      if (now === null) throw err
+      const actual: Retention = { ...(now.lockMode && { mode: now.lockMode }), ...(now.retainUntil && { retainUntil: now.retainUntil }) }
+      if (retains(actual, mode, retainUntil)) return
+      const retry = retentionChange('PutObjectRetention', location, versionId, actual, mode, retainUntil)
+      if (retry === null || retry === send) throw err
+      await this.sendRetention(key, versionId, retry, retainUntil)
+    }
   }
 
   private async sendRetention(key: string, versionId: string, mode: LockMode, retainUntil: Date): Promise<void> {

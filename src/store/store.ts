@@ -178,14 +178,19 @@ export interface Store {
   putStream(key: string, body: AsyncIterable<Buffer>, opts: PutStreamOptions): Promise<{ versionId: string } | null>
 
   /**
-   * Sets a version's retention to `mode` until `retainUntil`, never
-   * shortening it: when the store knows the version's current retention (it
-   * wrote or read it in this process; LocalStore always) a later date is
-   * sent, an equal one costs nothing, and an earlier date or a change away
-   * from COMPLIANCE throws StoreError code `WouldShortenRetention`. Where the
-   * current retention is not known, S3 itself refuses to shorten (the store
-   * never sends the governance bypass).
-   * Cost: one PutObjectRetention, or none when nothing would change.
+   * Makes a version retained until `retainUntil`, in `mode` — or in
+   * COMPLIANCE when it already is (S3 allows no change from COMPLIANCE to
+   * GOVERNANCE). Never shortens: when the store knows the version's current
+   * retention (it wrote or read it in this process; LocalStore always), an
+   * earlier date throws StoreError `WouldShortenRetention` and an unchanged
+   * one costs nothing. Where it does not know, S3 itself refuses to shorten
+   * (the store never sends the governance bypass); when S3 refuses, the
+   * store looks at the version again and succeeds if it is already retained
+   * long enough (another machine sharing the content may have extended it).
+   * Throws NotFoundError when the version does not exist.
+   * Cost: one PutObjectRetention, none when nothing would change; after a
+   * refusal, one HeadObject (and another PutObjectRetention in COMPLIANCE
+   * mode when that is what the version turned out to be in).
    */
   extendRetention(key: string, versionId: string, mode: LockMode, retainUntil: Date): Promise<void>
 

@@ -57,17 +57,25 @@ export function checkPutOptions(op: string, location: string, opts: PutOptions, 
 }
 
 /**
- * Whether moving a version from `current` to `mode` until `retainUntil`
- * changes anything; throws StoreError `WouldShortenRetention` when it would
- * shorten the retention or weaken COMPLIANCE to GOVERNANCE. Shared by both stores.
+ * The lock mode to send so a version with retention `current` is retained
+ * until `retainUntil` in `mode`, or null when it already is (nothing to
+ * send). A version already in COMPLIANCE mode stays in it — S3 allows no
+ * change to GOVERNANCE — and only its date moves. Throws StoreError
+ * `WouldShortenRetention` when `retainUntil` is before the current date.
+ * Shared by both stores.
  */
-export function needsExtension(op: string, location: string, versionId: string, current: Retention, mode: LockMode, retainUntil: Date): boolean {
-  if (current.mode === 'COMPLIANCE' && mode !== 'COMPLIANCE') {
-    throw new StoreError(op, location, 'WouldShortenRetention', `version ${versionId} is locked in COMPLIANCE mode; it cannot be changed to ${mode}`)
-  }
+export function retentionChange(op: string, location: string, versionId: string, current: Retention, mode: LockMode, retainUntil: Date): LockMode | null {
   if (current.retainUntil !== undefined && retainUntil.getTime() < current.retainUntil.getTime()) {
     throw new StoreError(op, location, 'WouldShortenRetention',
       `version ${versionId} is retained until ${current.retainUntil.toISOString()}; refusing to shorten it to ${retainUntil.toISOString()}`)
   }
-  return !(current.mode === mode && current.retainUntil !== undefined && retainUntil.getTime() === current.retainUntil.getTime())
+  const effective = current.mode === 'COMPLIANCE' ? 'COMPLIANCE' : mode
+  const unchanged = current.mode === effective && current.retainUntil?.getTime() === retainUntil.getTime()
+  return unchanged ? null : effective
+}
+
+/** Whether `current` retains a version at least until `retainUntil` in at least `mode`. */
+export function retains(current: Retention, mode: LockMode, retainUntil: Date): boolean {
+  return current.retainUntil !== undefined && current.retainUntil.getTime() >= retainUntil.getTime() &&
+    (current.mode === mode || current.mode === 'COMPLIANCE')
 }

@@ -270,9 +270,13 @@ for (const h of [localHarness, s3Harness]) {
 
       const strict = later.getTime() + DAY
       await store.extendRetention('content/r', versionId, 'COMPLIANCE', new Date(strict))
-      const err2 = await rejects(store.extendRetention('content/r', versionId, 'GOVERNANCE', new Date(strict + DAY)))
-      t.equal(storeErrorCode(err2), 'WouldShortenRetention', 'COMPLIANCE is never weakened to GOVERNANCE')
-      t.match(await store.getRetention('content/r', versionId), { mode: 'COMPLIANCE', retainUntil: new Date(strict) })
+      t.same(await store.getRetention('content/r', versionId), { mode: 'COMPLIANCE', retainUntil: new Date(strict) }, 'GOVERNANCE made COMPLIANCE')
+      before = store.requests.snapshot()
+      await store.extendRetention('content/r', versionId, 'GOVERNANCE', new Date(strict + DAY))
+      t.same(store.requests.since(before), { PutObjectRetention: 1 })
+      t.same(await store.getRetention('content/r', versionId), { mode: 'COMPLIANCE', retainUntil: new Date(strict + DAY) }, 'COMPLIANCE is kept: only the date moves')
+      const err2 = await rejects(store.extendRetention('content/r', versionId, 'COMPLIANCE', new Date(strict)))
+      t.equal(storeErrorCode(err2), 'WouldShortenRetention', 'COMPLIANCE is not shortened either')
     })
 
     t.test('getRetention reads the lock of a version', async (t) => {

@@ -205,3 +205,62 @@ t.test('access denied stops the run, on HEAD (no body, no code) as on other requ
   t.ok(put instanceof StoreFatalError)
   t.equal((put as Error).message, 'GetObjectLockConfiguration s3://guarded: AccessDenied: Access Denied')
 })
+
+/**
+ * A fake S3 holding one version's lock and enforcing S3's retention rules
+ * (moto does not): no shortening, no leaving COMPLIANCE. `denyAll` refuses
+ * every change, as a missing permission would.
+ */
+async function lockServer(t: Test, lock: { mode: string, until: Date }, denyAll = false): Promise<{ endpoint: string, puts: string[] }> {
+  const puts: string[] = []
+  const endpoint = await fakeS3(t, (req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      if (req.method === 'HEAD') {
+        res.writeHead(200, {
+          'x-amz-version-id': 'v1', 'content-length': '0', 'last-modified': new Date().toUTCString(),
+          'x-amz-object-lock-mode': lock.mode, 'x-amz-object-lock-retain-until-date': lock.until.toISOString(),
+        })
+        return res.end()
+      }
+      const body = Buffer.concat(chunks).toString()
+      const mode = /<Mode>(\w+)<\/Mode>/.exec(body)![1]!
+      const until = new Date(/<RetainUntilDate>([^<]+)<\/RetainUntilDate>/.exec(body)![1]!)
+      puts.push(`${mode} ${until.toISOString()}`)
+      if (denyAll || until < lock.until || (lock.mode === 'COMPLIANCE' && mode !== 'COMPLIANCE')) {
+        res.writeHead(403, { 'content-type': 'application/xml' })
+        return res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>')
+      }
+      Object.assign(lock, { mode, until })
+      res.writeHead(200)
+      res.end()
+    })
+  })
+  return { endpoint, puts }
+}
+
+t.test('a refused extension is checked again: another machine may have extended further', async (t) => {
+  const d = (days: number) => new Date(Date.UTC(2030, 0, 1) + days * DAY)
+
+  const further = { mode: 'GOVERNANCE', until: d(30) }
+  const a = await lockServer(t, further)
+  const storeA = new S3Store({ bucket: 'b', client: client(a.endpoint, { maxAttempts: 1 }) })
+  await storeA.extendRetention('content/x', 'v1', 'GOVERNANCE', d(20))
+  t.same(storeA.requests.snapshot(), { HeadObject: 1, PutObjectRetention: 1 }, 'refused, looked, satisfied')
+  t.same(further, { mode: 'GOVERNANCE', until: d(30) }, 'left as the other machine set it')
+
+  const compliance = { mode: 'COMPLIANCE', until: d(10) }
+  const b = await lockServer(t, compliance)
+  const storeB = new S3Store({ bucket: 'b', client: client(b.endpoint, { maxAttempts: 1 }) })
+  await storeB.extendRetention('content/x', 'v1', 'GOVERNANCE', d(20))
+  t.same(b.puts, [`GOVERNANCE ${d(20).toISOString()}`, `COMPLIANCE ${d(20).toISOString()}`], 'sent again in the mode the version is in')
+  t.same(compliance, { mode: 'COMPLIANCE', until: d(20) })
+
+  const c = await lockServer(t, { mode: 'GOVERNANCE', until: d(10) }, true)
+  const storeC = new S3Store({ bucket: 'b', client: client(c.endpoint, { maxAttempts: 1 }) })
+  const err = await rejects(storeC.extendRetention('content/x', 'v1', 'GOVERNANCE', d(20)))
+  t.ok(err instanceof StoreFatalError, 'a real refusal stops the run')
+  t.equal((err as Error).message, 'PutObjectRetention s3://b/content/x: AccessDenied: Access Denied')
+  t.equal(c.puts.length, 1, 'not retried in vain')
+})
