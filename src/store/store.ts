@@ -160,8 +160,9 @@ export interface Store {
 
   /**
    * Stores a body of unknown length as a new version of `key`, reading it
-   * with bounded memory: S3Store buffers at most `partSize × concurrency`
-   * bytes (see S3StoreOptions), LocalStore one chunk. A body that fits in one
+   * with bounded memory: S3Store holds at most `partSize × concurrency`
+   * bytes plus one input chunk (see S3StoreOptions; parts double in size
+   * after every 1000, parts.ts), LocalStore one chunk. A body that fits in one
    * part is sent as a single PutObject; a larger one as a multipart upload
    * with a SHA-256 per part. `beforeComplete` is awaited once the whole body
    * is stored but before it becomes visible; false abandons it (returns
