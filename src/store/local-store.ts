@@ -1,0 +1,561 @@
+/**
+ * The Store in a local directory: same keys, versions, metadata, lock mode
+ * and retain-until as S3, so everything works offline and in the demo.
+ * Contracts are in store.ts.
+ *
+ * On-disk layout (also in s3-sysbackup.conf(5)):
+ *
+ *   DIR/.s3-sysbackup-store            marker: this directory is a store
+ *   DIR/<key>/<versionId>              the bytes exactly as S3 would hold them
+ *                                      (gzip when encoded, so
+ *                                      `gunzip < DIR/content/<sha>/<version>`
+ *                                      restores a file by hand); mode 0444
+ *   DIR/<key>/<versionId>.json         the version's metadata, encoding, lock
+ *                                      mode, retain-until, size and SHA-256
+ *
+ * Version ids are the UTC write time and a sequence number,
+ * `YYYYMMDDThhmmss.mmmZ-NNNN`, so they sort by age: the greatest is the
+ * latest, and a listing needs no stat to date a version. Key segments must
+ * not start with `.` (temporary files and the marker do) nor look like a
+ * version id; anything else S3 allows is fine.
+ *
+ * Writes are atomic: the bytes go to a temporary file (fsync), are linked
+ * into place under a fresh version id (link fails rather than overwrite, so
+ * concurrent writers get distinct ids), then the .json is renamed into
+ * place and the directory fsynced. A version exists once its .json does;
+ * bytes without one (a crash in between) are invisible. Retention changes
+ * rewrite the .json under an flock(2) on the version's bytes, so two
+ * concurrent extensions cannot lose one another.
+ *
+ * Requests are counted under the S3 API name each call would have cost on
+ * S3 (a putStream counts the multipart requests S3Store would send), so cost
+ * estimates and request-count tests mean the same on both stores.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { createRequire } from 'node:module'
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync, type Dirent } from 'node:fs'
+import { link, mkdir, open, readFile, rename, rmdir, unlink } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
+import type { Readable } from 'node:stream'
+import { NotFoundError, StoreError, StoreFatalError } from './errors.js'
+import { DEFAULT_PART_SIZE, partCount } from './parts.js'
+import { RequestCounter } from './request-counter.js'
+import type { LatestInfo, LockMode, ObjectInfo, PutOptions, PutStreamOptions, Retention, Store, VersionInfo } from './store.js'
+import { checkKey, checkPutOptions, retentionChange } from './validate.js'
+
+/** Name of the marker file in a store's directory. */
+export const STORE_MARKER = '.s3-sysbackup-store'
+const MARKER_FORMAT = 's3-sysbackup local store'
+const MARKER_VERSION = 1
+
+const VERSION_ID = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})\.(\d{3})Z-(\d{4})$/
+const VERSION_FILE = /^\d{8}T\d{6}\.\d{3}Z-\d{4}(\.json)?$/
+const MAX_SEQUENCE = 9999
+
+/** What `<versionId>.json` holds. */
+interface VersionMeta {
+  key: string
+  versionId: string
+  size: number
+  lastModified: string
+  /** SHA-256 (hex) of the stored bytes. */
+  sha256: string
+  metadata: Record<string, string>
+  contentEncoding?: string
+  contentType: string
+  lockMode: LockMode
+  retainUntil: string
+}
+
+export interface LocalStoreOptions {
+  /** Clock for version ids, lastModified and retention checks (default: the system clock). */
+  clock?: () => Date
+  /** Versions or keys per listing page (default 1000, as S3). */
+  pageSize?: number
+  /** Part size S3Store would use, for counting putStream's requests as S3 would (default 8 MiB). */
+  partSize?: number
+  /**
+   * Create the directory (and its marker) when it is missing or empty.
+   * Without it, opening a missing directory is an error (reading commands).
+   */
+  create?: boolean
+}
+
+export class LocalStore implements Store {
+  readonly id: string
+  readonly requests = new RequestCounter()
+  private readonly clock: () => Date
+  private readonly pageSize: number
+  private readonly partSize: number
+
+  /**
+   * Opens the store in `dir`. A directory holding anything but a store is
+   * refused, so a mistyped path never scatters objects into it. Throws
+   * StoreFatalError `NoSuchStore` or `NotAStore`.
+   */
+  static open(dir: string, opts: LocalStoreOptions = {}): LocalStore {
+    const abs = resolve(dir)
+    const where = `file:${abs}`
+    if (!existsSync(abs)) {
+      if (!opts.create) throw new StoreFatalError('open', where, 'NoSuchStore', `${abs} does not exist`)
+      mkdirSync(abs, { recursive: true })
+    }
+    if (!statSync(abs).isDirectory()) throw new StoreFatalError('open', where, 'NotAStore', `${abs} is not a directory`)
+    const marker = join(abs, STORE_MARKER)
+    if (existsSync(marker)) {
+      let parsed: { format?: unknown, version?: unknown }
+      try {
+        parsed = JSON.parse(readFileSync(marker, 'utf8')) as typeof parsed
+      } catch (err) {
+        throw new StoreFatalError('open', where, 'NotAStore', `${marker} is not a store marker: ${(err as Error).message}`)
+      }
+      if (parsed.format !== MARKER_FORMAT) throw new StoreFatalError('open', where, 'NotAStore', `${marker} is not a store marker`)
+      if (typeof parsed.version !== 'number' || parsed.version > MARKER_VERSION) {
+        throw new StoreFatalError('open', where, 'NotAStore', `${marker}: store format version ${String(parsed.version)} is newer than this s3-sysbackup understands (${MARKER_VERSION})`)
+      }
+    } else if (opts.create && readdirSync(abs).length === 0) {
+      writeAtomicSync(marker, JSON.stringify({ format: MARKER_FORMAT, version: MARKER_VERSION, createdAt: (opts.clock ?? (() => new Date()))().toISOString() }) + '\n')
+    } else {
+      throw new StoreFatalError('open', where, 'NotAStore',
+        `${abs} is not an s3-sysbackup store (no ${STORE_MARKER} file)${opts.create ? ' and is not empty; refusing to write into it' : ''}`)
+    }
+    return new LocalStore(realpathSync(abs), opts)
+  }
+
+  private constructor(readonly dir: string, opts: LocalStoreOptions) {
+    this.id = `file:${dir}`
+    this.clock = opts.clock ?? (() => new Date())
+    this.pageSize = opts.pageSize ?? 1000
+    this.partSize = opts.partSize ?? DEFAULT_PART_SIZE
+  }
+
+  private location(key: string): string {
+    return `${this.dir}/${key}`
+  }
+
+  /** The directory of `key`, after checking the key can live on disk. Throws StoreError `InvalidKey`. */
+  private keyDir(op: string, key: string): string {
+    checkKey(op, this.location(key), key)
+    for (const segment of key.split('/')) {
+      const problem = segmentProblem(segment)
+      if (problem !== undefined) throw new StoreError(op, this.location(key), 'InvalidKey', `a local store cannot hold this key: ${problem}`)
+    }
+    return join(this.dir, key)
+  }
+
+  async *listVersions(prefix: string): AsyncIterable<VersionInfo[]> {
+    let page: VersionInfo[] = []
+    let pages = 0
+    for (const entry of this.walkPrefix(prefix)) {
+      let latest = true
+      for (const versionId of entry.versions) {
+        const size = sizeOf(join(this.dir, entry.key, versionId))
+        if (size === undefined) continue
+        page.push({ key: entry.key, versionId, size, lastModified: dateOfVersion(versionId), isLatest: latest })
+        latest = false
+        if (page.length === this.pageSize) {
+          this.requests.add('ListObjectVersions')
+          pages++
+          yield page
+          page = []
+        }
+      }
+    }
+    if (page.length > 0 || pages === 0) this.requests.add('ListObjectVersions')
+    if (page.length > 0) yield page
+  }
+
+  async *listLatest(prefix: string): AsyncIterable<LatestInfo[]> {
+    let page: LatestInfo[] = []
+    let pages = 0
+    for (const entry of this.walkPrefix(prefix)) {
+      const versionId = entry.versions[0]!
+      const size = sizeOf(join(this.dir, entry.key, versionId))
+      if (size === undefined) continue
+      page.push({ key: entry.key, size, lastModified: dateOfVersion(versionId) })
+      if (page.length === this.pageSize) {
+        this.requests.add('ListObjectsV2')
+        pages++
+        yield page
+        page = []
+      }
+    }
+    if (page.length > 0 || pages === 0) this.requests.add('ListObjectsV2')
+    if (page.length > 0) yield page
+  }
+
+  /**
+   * Keys starting with `prefix` that have versions, in S3 order (UTF-8 byte
+   * order of the whole key), reading each directory once. A directory's
+   * subtree sorts as its name plus `/`, which is why a sibling such as
+   * `a-b` is visited between key `a` and the keys under `a/`.
+   */
+  private *walkPrefix(prefix: string): Generator<{ key: string, versions: string[] }> {
+    const slash = prefix.lastIndexOf('/')
+    const dirPart = slash < 0 ? '' : prefix.slice(0, slash)
+    const namePrefix = prefix.slice(slash + 1)
+    if (dirPart !== '' && dirPart.split('/').some((s) => segmentProblem(s) !== undefined)) return
+    const { subdirs } = readKeyDir(join(this.dir, dirPart))
+    yield* this.walk(dirPart, subdirs.filter((name) => name.startsWith(namePrefix)))
+  }
+
+  private *walk(relDir: string, names: string[]): Generator<{ key: string, versions: string[] }> {
+    const pending: { sortKey: string, rel: string, subdirs: string[] }[] = []
+    for (const name of names) {
+      while (pending.length > 0 && compareKeys(pending[0]!.sortKey, name) < 0) {
+        const p = pending.shift()!
+        yield* this.walk(p.rel, p.subdirs)
+      }
+      const rel = relDir === '' ? name : `${relDir}/${name}`
+      const { versions, subdirs } = readKeyDir(join(this.dir, rel))
+      if (versions.length > 0) yield { key: rel, versions }
+      if (subdirs.length > 0) {
+        const item = { sortKey: `${name}/`, rel, subdirs }
+        const at = pending.findIndex((p) => compareKeys(item.sortKey, p.sortKey) < 0)
+        pending.splice(at < 0 ? pending.length : at, 0, item)
+      }
+    }
+    for (const p of pending) yield* this.walk(p.rel, p.subdirs)
+  }
+
+  async head(key: string, versionId?: string): Promise<ObjectInfo | null> {
+    const dir = this.keyDir('HeadObject', key)
+    this.requests.add('HeadObject')
+    const meta = await this.readMeta(dir, versionId)
+    return meta === null ? null : infoOf(meta)
+  }
+
+  /** The metadata of `versionId` (the latest when omitted), or null when there is no such version. */
+  private async readMeta(keyDir: string, versionId?: string): Promise<VersionMeta | null> {
+    const id = versionId ?? readKeyDir(keyDir).versions[0]
+    if (id === undefined || !VERSION_ID.test(id)) return null
+    try {
+      return JSON.parse(await readFile(join(keyDir, `${id}.json`), 'utf8')) as VersionMeta
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code === 'ENOENT' || code === 'ENOTDIR') return null
+      throw err
+    }
+  }
+
+  async get(key: string, versionId?: string): Promise<{ info: ObjectInfo, body: Readable }> {
+    const dir = this.keyDir('GetObject', key)
+    this.requests.add('GetObject')
+    const meta = await this.readMeta(dir, versionId)
+    const missing = () => new NotFoundError('GetObject', this.location(key), versionId === undefined ? 'NoSuchKey' : 'NoSuchVersion',
+      versionId === undefined ? 'no such key' : `no version ${versionId}`)
+    if (meta === null) throw missing()
+    let handle
+    try {
+      handle = await open(join(dir, meta.versionId), 'r')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw missing()
+      throw err
+    }
+    return { info: infoOf(meta), body: handle.createReadStream() }
+  }
+
+  async putBuffer(key: string, body: Buffer, opts: PutOptions): Promise<{ versionId: string }> {
+    const dir = this.keyDir('PutObject', key)
+    checkPutOptions('PutObject', this.location(key), opts, this.clock())
+    await mkdir(dir, { recursive: true })
+    const tmp = tempName(dir)
+    const handle = await open(tmp, 'wx', 0o444)
+    try {
+      await handle.writeFile(body)
+      await handle.sync()
+    } catch (err) {
+      await handle.close()
+      await unlink(tmp).catch(() => {})
+      throw err
+    }
+    await handle.close()
+    const versionId = await this.commit(key, dir, tmp, body.length, createHash('sha256').update(body).digest('hex'), opts)
+    this.requests.add('PutObject')
+    return { versionId }
+  }
+
+  async putStream(key: string, body: AsyncIterable<Buffer>, opts: PutStreamOptions): Promise<{ versionId: string } | null> {
+    const dir = this.keyDir('PutObject', key)
+    checkPutOptions('PutObject', this.location(key), opts, this.clock())
+    await mkdir(dir, { recursive: true })
+    const tmp = tempName(dir)
+    const handle = await open(tmp, 'wx', 0o444)
+    const hash = createHash('sha256')
+    let size = 0
+    try {
+      for await (const chunk of body) {
+        opts.signal?.throwIfAborted()
+        for (let done = 0; done < chunk.length;) done += (await handle.write(chunk, done)).bytesWritten
+        hash.update(chunk)
+        size += chunk.length
+      }
+      await handle.sync()
+    } catch (err) {
+      await handle.close()
+      await unlink(tmp).catch(() => {})
+      throw err
+    }
+    await handle.close()
+    const multipart = size > this.partSize
+    const parts = partCount(size, this.partSize)
+    if (opts.beforeComplete && !(await opts.beforeComplete())) {
+      await unlink(tmp)
+      if (multipart) this.countMultipart(parts, 'AbortMultipartUpload')
+      return null
+    }
+    const versionId = await this.commit(key, dir, tmp, size, hash.digest('hex'), opts)
+    if (multipart) this.countMultipart(parts, 'CompleteMultipartUpload', 'HeadObject')
+    else this.requests.add('PutObject')
+    return { versionId }
+  }
+
+  private countMultipart(parts: number, ...last: string[]): void {
+    this.requests.add('CreateMultipartUpload')
+    this.requests.add('UploadPart', parts)
+    for (const api of last) this.requests.add(api)
+  }
+
+  /** Links the finished temporary file `tmp` in as a new version of `key`, writes its .json, and returns the version id. */
+  private async commit(key: string, dir: string, tmp: string, size: number, sha256: string, opts: PutOptions): Promise<string> {
+    let versionId: string | undefined
+    try {
+      for (let attempt = 0; versionId === undefined; attempt++) {
+        const candidate = this.nextVersionId(dir)
+        try {
+          await link(tmp, join(dir, candidate))
+          versionId = candidate
+        } catch (err) {
+          // Another writer took this id between our readdir and link: take the next one.
+          if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 100) throw err
+        }
+      }
+    } finally {
+      await unlink(tmp).catch(() => {})
+    }
+    const meta: VersionMeta = {
+      key,
+      versionId,
+      size,
+      lastModified: dateOfVersion(versionId).toISOString(),
+      sha256,
+      metadata: { ...opts.metadata },
+      ...(opts.contentEncoding !== undefined && { contentEncoding: opts.contentEncoding }),
+      contentType: opts.contentType ?? 'application/octet-stream',
+      lockMode: opts.lockMode,
+      retainUntil: opts.retainUntil.toISOString(),
+    }
+    await writeMeta(dir, meta)
+    return versionId
+  }
+
+  /** A version id after every one in `dir` (bytes without .json included), from the clock when it is ahead. */
+  private nextVersionId(dir: string): string {
+    const fromClock = versionIdAt(this.clock(), 0)
+    let newest: string | undefined
+    for (const name of readdirSync(dir)) {
+      if (VERSION_ID.test(name) && (newest === undefined || name > newest)) newest = name
+    }
+    if (newest === undefined || newest < fromClock) return fromClock
+    const sequence = Number(newest.slice(-4)) + 1
+    if (sequence > MAX_SEQUENCE) throw new StoreError('PutObject', dir, 'TooManyVersions', 'more than 10000 versions in one millisecond')
+    return `${newest.slice(0, -4)}${String(sequence).padStart(4, '0')}`
+  }
+
+  async extendRetention(key: string, versionId: string, mode: LockMode, retainUntil: Date): Promise<void> {
+    const dir = this.keyDir('PutObjectRetention', key)
+    await this.withVersionLock('PutObjectRetention', key, dir, versionId, async (meta) => {
+      const current: Retention = { mode: meta.lockMode, retainUntil: new Date(meta.retainUntil) }
+      const send = retentionChange('PutObjectRetention', this.location(key), versionId, current, mode, retainUntil)
+      if (send === null) return
+      await writeMeta(dir, { ...meta, lockMode: send, retainUntil: retainUntil.toISOString() })
+      this.requests.add('PutObjectRetention')
+    })
+  }
+
+  async getRetention(key: string, versionId: string): Promise<Retention> {
+    const dir = this.keyDir('GetObjectRetention', key)
+    this.requests.add('GetObjectRetention')
+    const meta = await this.readMeta(dir, versionId)
+    if (meta === null) throw new NotFoundError('GetObjectRetention', this.location(key), 'NoSuchVersion', `no version ${versionId}`)
+    return { mode: meta.lockMode, retainUntil: new Date(meta.retainUntil) }
+  }
+
+  /**
+   * Deletes one version — for tests and fault injection only; the tool
+   * never deletes, and this is not part of the Store interface. Refused
+   * (StoreError `AccessDenied`, as S3 answers) while the version is
+   * retained: always in COMPLIANCE mode, in GOVERNANCE mode unless
+   * `bypassGovernance`. Throws NotFoundError when there is no such version.
+   */
+  async deleteVersion(key: string, versionId: string, opts: { bypassGovernance?: boolean } = {}): Promise<void> {
+    const dir = this.keyDir('DeleteObject', key)
+    this.requests.add('DeleteObject')
+    await this.withVersionLock('DeleteObject', key, dir, versionId, async (meta) => {
+      const until = new Date(meta.retainUntil)
+      if (until.getTime() > this.clock().getTime() && (meta.lockMode === 'COMPLIANCE' || !opts.bypassGovernance)) {
+        throw new StoreError('DeleteObject', this.location(key), 'AccessDenied',
+          `version ${versionId} is locked in ${meta.lockMode} mode until ${until.toISOString()}`)
+      }
+      await unlink(join(dir, `${versionId}.json`))
+      await unlink(join(dir, versionId))
+      fsyncDir(dir)
+    })
+    await rmdir(dir).catch(() => {})
+  }
+
+  /** Runs `fn` on a version's metadata while holding an exclusive flock on its bytes (a file that never changes). */
+  private async withVersionLock(op: string, key: string, dir: string, versionId: string, fn: (meta: VersionMeta) => Promise<void>): Promise<void> {
+    const notFound = () => new NotFoundError(op, this.location(key), 'NoSuchVersion', `no version ${versionId}`)
+    if (!VERSION_ID.test(versionId)) throw notFound()
+    let handle
+    try {
+      handle = await open(join(dir, versionId), 'r')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') throw notFound()
+      throw err
+    }
+    try {
+      await lockExclusive(handle.fd)
+      const meta = await this.readMeta(dir, versionId)
+      if (meta === null) throw notFound()
+      await fn(meta)
+    } finally {
+      await handle.close()
+    }
+  }
+}
+
+const { flock: flockCallback } = createRequire(import.meta.url)('fs-ext') as {
+  flock(fd: number, flags: 'exnb' | 'un', callback: (err: NodeJS.ErrnoException | null) => void): void
+}
+
+/**
+ * Takes an exclusive flock(2) on `fd`, polling without blocking: a blocking
+ * flock would hold a libuv worker thread, and a few waiters could then
+ * starve the holder of the threads it needs to finish and unlock.
+ */
+async function lockExclusive(fd: number): Promise<void> {
+  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
+    const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => flockCallback(fd, 'exnb', resolve))
+    if (err === null) return
+    if (err.code !== 'EAGAIN' && err.code !== 'EWOULDBLOCK') throw err
+    await new Promise((resolve) => setTimeout(resolve, wait))
+  }
+}
+
+/** Why `segment` cannot be a directory name of a key, or undefined when it can. */
+function segmentProblem(segment: string): string | undefined {
+  if (segment === '') return 'empty path segment'
+  if (segment.startsWith('.')) return `segment "${segment}" starts with "."`
+  if (VERSION_FILE.test(segment)) return `segment "${segment}" looks like a version id`
+  if (Buffer.byteLength(segment) > 255) return 'a segment is longer than 255 bytes'
+  return undefined
+}
+
+/** One directory of the store: its committed versions (newest first) and its visible subdirectories (S3 order). */
+function readKeyDir(abs: string): { versions: string[], subdirs: string[] } {
+  let entries: Dirent[]
+  try {
+    entries = readdirSync(abs, { withFileTypes: true })
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { versions: [], subdirs: [] }
+    throw err
+  }
+  const bytes: string[] = []
+  const described = new Set<string>()
+  const subdirs: string[] = []
+  for (const e of entries) {
+    const name = e.name
+    if (name.startsWith('.')) continue
+    if (e.isDirectory()) {
+      if (!VERSION_FILE.test(name)) subdirs.push(name)
+    } else if (name.endsWith('.json')) {
+      described.add(name.slice(0, -5))
+    } else if (VERSION_ID.test(name)) {
+      bytes.push(name)
+    }
+  }
+  const versions = bytes.filter((v) => described.has(v)).sort().reverse()
+  return { versions, subdirs: sortKeys(subdirs) }
+}
+
+/** Sorts names in UTF-8 byte order (S3's), which plain sort matches unless astral characters are present. */
+function sortKeys(names: string[]): string[] {
+  return names.some((n) => /[\ud800-\udfff]/.test(n)) ? names.sort(compareKeys) : names.sort()
+}
+
+/** Compares two key strings in UTF-8 byte order. */
+function compareKeys(a: string, b: string): number {
+  if (!/[\ud800-\udfff]/.test(a + b)) return a < b ? -1 : a > b ? 1 : 0
+  return Buffer.compare(Buffer.from(a), Buffer.from(b))
+}
+
+function sizeOf(path: string): number | undefined {
+  try {
+    return statSync(path).size
+  } catch {
+    return undefined // deleted while listing
+  }
+}
+
+function versionIdAt(date: Date, sequence: number): string {
+  return `${date.toISOString().replace(/[-:]/g, '')}-${String(sequence).padStart(4, '0')}`
+}
+
+/** The write time encoded in a version id. */
+export function dateOfVersion(versionId: string): Date {
+  const m = VERSION_ID.exec(versionId)
+  if (!m) return new Date(NaN)
+  return new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z`)
+}
+
+function infoOf(meta: VersionMeta): ObjectInfo {
+  const info: ObjectInfo = {
+    key: meta.key,
+    versionId: meta.versionId,
+    size: meta.size,
+    lastModified: new Date(meta.lastModified),
+    metadata: { ...meta.metadata },
+    contentType: meta.contentType,
+    lockMode: meta.lockMode,
+    retainUntil: new Date(meta.retainUntil),
+  }
+  if (meta.contentEncoding !== undefined) info.contentEncoding = meta.contentEncoding
+  return info
+}
+
+function tempName(dir: string): string {
+  return join(dir, `.tmp-${process.pid}-${randomBytes(6).toString('hex')}`)
+}
+
+/** Replaces `<versionId>.json` atomically and durably. */
+async function writeMeta(dir: string, meta: VersionMeta): Promise<void> {
+  const tmp = tempName(dir)
+  const handle = await open(tmp, 'wx', 0o644)
+  try {
+    await handle.writeFile(JSON.stringify(meta, null, 2) + '\n')
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  await rename(tmp, join(dir, `${meta.versionId}.json`))
+  fsyncDir(dir)
+}
+
+function writeAtomicSync(path: string, text: string): void {
+  const tmp = `${path}.tmp-${process.pid}`
+  writeFileSync(tmp, text, { mode: 0o644, flush: true })
+  renameSync(tmp, path)
+}
+
+/** Makes the directory's entries (new names, renames) durable. */
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r')
+  try {
+    fsyncSync(fd)
+  } finally {
+    closeSync(fd)
+  }
+}

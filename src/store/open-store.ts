@@ -1,0 +1,112 @@
+/**
+ * Opens the store a command works on, from the configuration and the
+ * command line.
+ */
+import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import type { OptionSpec } from '../cli/args.js'
+import { ConfigError } from '../cli/errors.js'
+import type { LoadedConfig } from '../config/load-config.js'
+import { LocalStore } from './local-store.js'
+import type { Store } from './store.js'
+import type { TransportSettings } from '../aws/transport.js'
+
+/** The `--store DIR` option, for every command that opens the store (one wording everywhere). */
+export const STORE_OPTION: OptionSpec = {
+  name: 'store',
+  type: 'string',
+  arg: 'DIR',
+  help: 'use the local directory store DIR instead of the configured bucket',
+}
+
+export interface OpenStoreOptions {
+  /** `--store DIR`: a local directory store, relative to `cwd`; overrides `[s3] bucket`. */
+  storeDir?: string
+  /** Overrides `[s3] endpoint`. */
+  endpoint?: string
+  /**
+   * `write` for commands that store objects: an S3 bucket must have Object
+   * Lock enabled (checked now, one request), a local directory is created
+   * when missing or empty. Default `read`.
+   */
+  access?: 'read' | 'write'
+  /** For `AWS_ENDPOINT_URL(_S3)`, which name the endpoint in the store's id (default process.env). */
+  env?: NodeJS.ProcessEnv
+  /** Base of a relative `storeDir` (default process.cwd()). */
+  cwd?: string
+  /** Clock for retention checks and local version ids (tests). */
+  clock?: () => Date
+  /** Multipart part size in bytes (S3 default 8 MiB); LocalStore counts requests with it. */
+  partSize?: number
+  /** Parts uploaded at once (S3 default 4). */
+  concurrency?: number
+  /** Listing page size (default 1000; smaller only for tests). */
+  pageSize?: number
+  /** Retry and timeout overrides (see aws/transport.ts). */
+  transport?: Partial<TransportSettings>
+}
+
+/**
+ * The store named by `--store DIR` (opts.storeDir), else by `[s3] bucket`:
+ * `file:DIR` is a local directory store (a relative DIR is taken from the
+ * configuration directory), anything else a bucket. With no bucket set, the
+ * CloudFormation export `[cloudformation] export` (default `backup-bucket`)
+ * in `[cloudformation] region` (else the AWS region) names it.
+ *
+ * The S3 client takes its credentials from the `[aws]` section (see
+ * aws/credentials.ts), its region from `[aws] region`, the profile or
+ * AWS_REGION (us-east-1 when none is set, following S3's redirects to the
+ * bucket's own region), its endpoint from `opts.endpoint`, `[s3] endpoint`
+ * or AWS_ENDPOINT_URL, and `[s3] force_path_style`.
+ *
+ * Throws ConfigError for settings that cannot work (exit 2), FatalError
+ * when the store cannot be used (no such directory or bucket, no Object
+ * Lock, no credentials; exit 3). The AWS SDK is loaded only for S3.
+ */
+export async function openStore(config: LoadedConfig, opts: OpenStoreOptions = {}): Promise<Store> {
+  const storeOptions = {
+    create: opts.access === 'write',
+    ...(opts.clock && { clock: opts.clock }),
+    ...(opts.pageSize !== undefined && { pageSize: opts.pageSize }),
+    ...(opts.partSize !== undefined && { partSize: opts.partSize }),
+  }
+  if (opts.storeDir !== undefined) {
+    if (opts.storeDir === '') throw new ConfigError('--store needs a directory')
+    return LocalStore.open(resolve(opts.cwd ?? process.cwd(), opts.storeDir), storeOptions)
+  }
+  const s3 = config.values.s3
+  const where = config.file ?? 'configuration'
+  if (s3.bucket?.startsWith('file:')) {
+    return LocalStore.open(localDirOf(s3.bucket, config.dir ?? opts.cwd ?? process.cwd(), where), storeOptions)
+  }
+  const endpoint = opts.endpoint ?? s3.endpoint
+  if (endpoint !== undefined && !isUrl(endpoint)) {
+    throw new ConfigError(`${opts.endpoint !== undefined ? 'endpoint' : `${where}: [s3] endpoint`} "${endpoint}" is not a URL (e.g. https://s3.example.com)`)
+  }
+  // Loaded here so that local-store commands never pay for importing the SDK.
+  const { openS3Store } = await import('./open-s3-store.js')
+  return openS3Store(config, { ...opts, ...(endpoint !== undefined && { endpoint }) })
+}
+
+/** The directory of a `file:DIR` bucket setting; relative to `baseDir`. */
+function localDirOf(bucket: string, baseDir: string, where: string): string {
+  let path = bucket.slice('file:'.length)
+  if (path.startsWith('//')) {
+    try {
+      path = fileURLToPath(bucket)
+    } catch (err) {
+      throw new ConfigError(`${where}: [s3] bucket "${bucket}": ${(err as Error).message}`)
+    }
+  }
+  if (path === '') throw new ConfigError(`${where}: [s3] bucket "file:" needs a directory, as in file:/srv/backup-store`)
+  return resolve(baseDir, path)
+}
+
+function isUrl(text: string): boolean {
+  try {
+    const url = new URL(text)
+    return url.protocol === 'http:' || url.protocol === 'https:'
+  } catch {
+    return false
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * What is particular to LocalStore: its layout on disk (restorable by hand),
+ * its marker, version ids, key rules, listing order and scale, the
+ * injectable clock, and concurrent retention updates. The Store contract
+ * itself is tested in behaviour.ts.
+ */
+import t from 'tap'
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { createHash } from 'node:crypto'
+import { gzipSync } from 'node:zlib'
+import { FatalError } from '../../src/cli/errors.js'
+import { StoreFatalError, storeErrorCode } from '../../src/store/errors.js'
+import { dateOfVersion, LocalStore, STORE_MARKER } from '../../src/store/local-store.js'
+import type { LatestInfo, VersionInfo } from '../../src/store/store.js'
+import { mapUnordered } from '../../src/util/concurrency.js'
+
+const DAY = 86_400_000
+
+/** A clock the test moves by hand. */
+function manualClock(start = '2026-03-01T12:00:00.000Z') {
+  let now = new Date(start).getTime()
+  return {
+    now: () => new Date(now),
+    set: (iso: string) => { now = new Date(iso).getTime() },
+    advance: (ms: number) => { now += ms },
+  }
+}
+
+async function rejects(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p
+  } catch (err) {
+    return err
+  }
+  throw new Error('expected a rejection')
+}
+
+function catchSync(fn: () => unknown): unknown {
+  try {
+    fn()
+  } catch (err) {
+    return err
+  }
+  throw new Error('expected an error')
+}
+
+async function collect<T>(pages: AsyncIterable<T[]>): Promise<T[][]> {
+  const out: T[][] = []
+  for await (const p of pages) out.push(p)
+  return out
+}
+
+t.test('a version is a plain file, restorable by hand with gunzip', async (t) => {
+  const clock = manualClock()
+  const dir = join(t.testdir(), 'store')
+  const store = LocalStore.open(dir, { create: true, clock: clock.now })
+  const plain = Buffer.from('root:x:0:0:root:/root:/bin/bash\n'.repeat(50))
+  const sha = createHash('sha256').update(plain).digest('hex')
+  const retainUntil = new Date(clock.now().getTime() + 14 * DAY)
+  const { versionId } = await store.putBuffer(`content/${sha}`, gzipSync(plain), {
+    lockMode: 'GOVERNANCE', retainUntil, contentEncoding: 'gzip', metadata: { 'plain-size': String(plain.length) },
+  })
+  t.equal(versionId, '20260301T120000.000Z-0000', 'version id: the UTC write time and a sequence')
+  const file = join(dir, 'content', sha, versionId)
+  t.equal(statSync(file).mode & 0o777, 0o444, 'bytes are read-only')
+  const restored = execFileSync('sh', ['-c', 'gunzip < "$1"', 'sh', file])
+  t.ok(restored.equals(plain), 'gunzip < DIR/content/<sha>/<version> restores the file')
+  const meta = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as Record<string, unknown>
+  t.match(meta, {
+    key: `content/${sha}`, versionId, size: statSync(file).size, contentEncoding: 'gzip', lockMode: 'GOVERNANCE',
+    retainUntil: retainUntil.toISOString(), lastModified: '2026-03-01T12:00:00.000Z', metadata: { 'plain-size': String(plain.length) },
+  })
+  t.equal(meta.sha256, createHash('sha256').update(readFileSync(file)).digest('hex'), 'the stored bytes\' SHA-256')
+  t.same(readdirSync(join(dir, 'content', sha)).sort(), [versionId, `${versionId}.json`], 'no temporary files left')
+  t.same((await store.head(`content/${sha}`))!.lastModified, clock.now(), 'lastModified from the injected clock')
+})
+
+t.test('the marker: created in an empty directory, required otherwise', async (t) => {
+  const root = t.testdir({ empty: {}, busy: { 'notes.txt': 'mine' }, file: 'x' })
+  const store = LocalStore.open(join(root, 'new', 'deep'), { create: true })
+  t.equal(store.id, `file:${realpathSync(join(root, 'new', 'deep'))}`)
+  t.match(JSON.parse(readFileSync(join(root, 'new', 'deep', STORE_MARKER), 'utf8')), { format: 's3-sysbackup local store', version: 1 })
+  t.equal(LocalStore.open(join(root, 'new', 'deep')).id, store.id, 'reopened for reading')
+  t.ok(LocalStore.open(join(root, 'empty'), { create: true }), 'an empty directory becomes a store')
+
+  const busy = catchSync(() => LocalStore.open(join(root, 'busy'), { create: true }))
+  t.ok(busy instanceof StoreFatalError && busy instanceof FatalError, 'a FatalError')
+  t.equal(storeErrorCode(busy), 'NotAStore')
+  t.match((busy as Error).message, /busy is not an s3-sysbackup store \(no \.s3-sysbackup-store file\) and is not empty; refusing to write into it/)
+  t.same(readdirSync(join(root, 'busy')), ['notes.txt'], 'nothing written into it')
+
+  t.equal(storeErrorCode(catchSync(() => LocalStore.open(join(root, 'absent')))), 'NoSuchStore', 'reading a missing directory')
+  t.equal(storeErrorCode(catchSync(() => LocalStore.open(join(root, 'file'), { create: true }))), 'NotAStore', 'a plain file')
+
+  writeFileSync(join(root, 'empty', STORE_MARKER), JSON.stringify({ format: 's3-sysbackup local store', version: 99 }))
+  t.match((catchSync(() => LocalStore.open(join(root, 'empty'))) as Error).message, /format version 99 is newer/)
+})
+
+t.test('version ids keep increasing when the clock steps back', async (t) => {
+  const clock = manualClock()
+  const store = LocalStore.open(join(t.testdir(), 's'), { create: true, clock: clock.now })
+  const opts = () => ({ lockMode: 'GOVERNANCE' as const, retainUntil: new Date(clock.now().getTime() + DAY) })
+  const a = (await store.putBuffer('k', Buffer.from('a'), opts())).versionId
+  const b = (await store.putBuffer('k', Buffer.from('b'), opts())).versionId
+  clock.advance(-3_600_000)
+  const c = (await store.putBuffer('k', Buffer.from('c'), opts())).versionId
+  clock.advance(7_200_000)
+  const d = (await store.putBuffer('k', Buffer.from('d'), opts())).versionId
+  t.same([a, b, c, d], ['20260301T120000.000Z-0000', '20260301T120000.000Z-0001', '20260301T120000.000Z-0002', '20260301T130000.000Z-0000'])
+  t.equal((await store.head('k'))!.versionId, d, 'the greatest is the latest')
+  t.same(dateOfVersion(c), new Date('2026-03-01T12:00:00.000Z'))
+})
+
+t.test('concurrent writers of one key get distinct versions', async (t) => {
+  const store = LocalStore.open(join(t.testdir(), 's'), { create: true })
+  const retainUntil = new Date(Date.now() + DAY)
+  const ids = await Promise.all(Array.from({ length: 20 }, (_, i) =>
+    store.putBuffer('manifests/h/m', Buffer.from(String(i)), { lockMode: 'GOVERNANCE', retainUntil }).then((r) => r.versionId)))
+  t.equal(new Set(ids).size, 20)
+  const listed = (await collect(store.listVersions('manifests/'))).flat()
+  t.equal(listed.length, 20)
+})
+
+t.test('retention follows the injected clock', async (t) => {
+  const clock = manualClock()
+  const store = LocalStore.open(join(t.testdir(), 's'), { create: true, clock: clock.now })
+  const until = new Date(clock.now().getTime() + 2 * DAY)
+  const { versionId } = await store.putBuffer('content/c', Buffer.from('c'), { lockMode: 'COMPLIANCE', retainUntil: until })
+  t.equal(storeErrorCode(await rejects(store.deleteVersion('content/c', versionId, { bypassGovernance: true }))), 'AccessDenied')
+  clock.advance(2 * DAY + 1)
+  t.equal(storeErrorCode(await rejects(store.putBuffer('content/d', Buffer.from('d'), { lockMode: 'GOVERNANCE', retainUntil: until }))), 'InvalidLock', 'a retain-until now in the past')
+  await store.deleteVersion('content/c', versionId)
+  t.equal(await store.head('content/c'), null, 'an expired lock no longer protects the version')
+  t.equal(storeErrorCode(await rejects(store.deleteVersion('content/c', versionId))), 'NoSuchVersion')
+})
+
+t.test('concurrent extensions never lose the longest', async (t) => {
+  const clock = manualClock()
+  const store = LocalStore.open(join(t.testdir(), 's'), { create: true, clock: clock.now })
+  const base = clock.now().getTime() + DAY
+  const { versionId } = await store.putBuffer('content/x', Buffer.from('x'), { lockMode: 'GOVERNANCE', retainUntil: new Date(base) })
+  const days = Array.from({ length: 24 }, (_, i) => ((i * 7) % 24) + 1)
+  const results = await Promise.allSettled(days.map((d) => store.extendRetention('content/x', versionId, 'GOVERNANCE', new Date(base + d * DAY))))
+  // Whatever the interleaving, each call either extended or was refused as shortening: never lost.
+  for (const r of results) if (r.status === 'rejected') t.equal(storeErrorCode(r.reason), 'WouldShortenRetention')
+  t.same((await store.getRetention('content/x', versionId)).retainUntil, new Date(base + 24 * DAY), 'the longest wins')
+})
+
+t.test('keys the directory layout cannot hold are refused', async (t) => {
+  const dir = join(t.testdir(), 's')
+  const store = LocalStore.open(dir, { create: true })
+  const opts = { lockMode: 'GOVERNANCE' as const, retainUntil: new Date(Date.now() + DAY) }
+  for (const key of ['../escape', 'content/../../x', 'a//b', '/abs', 'a/.hidden', 'a/20260301T120000.000Z-0000', 'x/20260301T120000.000Z-0000.json']) {
+    const err = await rejects(store.putBuffer(key, Buffer.from('x'), opts))
+    t.equal(storeErrorCode(err), 'InvalidKey', key)
+    t.match((err as Error).message, /^PutObject .*: InvalidKey: a local store cannot hold this key: /)
+  }
+  t.same(readdirSync(dir), [STORE_MARKER], 'nothing written')
+  t.same(await collect(store.listVersions('../')), [], 'a prefix cannot escape the directory either')
+})
+
+t.test('listing order is S3\'s, whatever the directory nesting', async (t) => {
+  const store = LocalStore.open(join(t.testdir(), 's'), { create: true })
+  const keys = ['a', 'a/x', 'a/x/deep', 'a-b', 'a-b/y', 'a.c', 'a0', 'b', 'snapshots/h/2026-01-01T00:00:00Z-db', 'é', '𝄞', '\uffee']
+  const opts = { lockMode: 'GOVERNANCE' as const, retainUntil: new Date(Date.now() + DAY) }
+  for (const k of [...keys].reverse()) await store.putBuffer(k, Buffer.from(k), opts)
+  const s3Order = [...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y)))
+  t.same((await collect(store.listVersions(''))).flat().map((v) => v.key), s3Order, 'UTF-8 byte order of the whole key')
+  t.same((await collect(store.listLatest('a'))).flat().map((v) => v.key), s3Order.filter((k) => k.startsWith('a')))
+})
+
+t.test('1,200 keys list in two pages of at most 1,000', async (t) => {
+  const root = t.testdir()
+  const store = LocalStore.open(join(root, 's'), { create: true })
+  const opts = { lockMode: 'GOVERNANCE' as const, retainUntil: new Date(Date.now() + DAY) }
+  const put = (i: number) => store.putBuffer(`content/${createHash('sha256').update(String(i)).digest('hex')}`, Buffer.from(String(i)), opts)
+  for await (const _ of mapUnordered(Array.from({ length: 1200 }, (_, i) => i), 16, put));
+  const before = store.requests.snapshot()
+  const pages: VersionInfo[][] = await collect(store.listVersions('content/'))
+  t.same(pages.map((p) => p.length), [1000, 200])
+  t.same(store.requests.since(before), { ListObjectVersions: 2 })
+  const latest: LatestInfo[][] = await collect(store.listLatest('content/'))
+  t.same(latest.map((p) => p.length), [1000, 200])
+  const keys = pages.flat().map((v) => v.key)
+  t.same(keys, [...keys].sort(), 'sorted')
+})
+
+t.test('what the listing skips: temporaries, half-written versions, stray entries', async (t) => {
+  const dir = join(t.testdir(), 's')
+  const store = LocalStore.open(dir, { create: true })
+  const { versionId } = await store.putBuffer('content/ok', Buffer.from('ok'), { lockMode: 'GOVERNANCE', retainUntil: new Date(Date.now() + DAY) })
+  mkdirSync(join(dir, 'content', 'half'))
+  writeFileSync(join(dir, 'content', 'half', '20260101T000000.000Z-0000'), 'bytes without their .json: a crash between the two writes')
+  writeFileSync(join(dir, 'content', 'ok', '.tmp-1-abc'), 'a temporary')
+  symlinkSync('/etc', join(dir, 'content', '.link'))
+  t.same((await collect(store.listVersions(''))).flat().map((v) => [v.key, v.versionId]), [['content/ok', versionId]])
+  t.equal(await store.head('content/half'), null)
+  // The half-written id is not reused: the next version sorts after it.
+  const next = await store.putBuffer('content/half', Buffer.from('x'), { lockMode: 'GOVERNANCE', retainUntil: new Date(Date.now() + DAY) })
+  t.ok(next.versionId > '20260101T000000.000Z-0000')
+})
