@@ -26,6 +26,11 @@ export function processIO(): CommandIO {
 export class StageContext {
   /** Reported in the trailer. `errors` and `warnings` are kept by problem(). */
   readonly counts: Record<string, number> = { records: 0, errors: 0, warnings: 0 }
+  /**
+   * Extra fields for this stage's header record (say `runTime`, `retainUntil`);
+   * `start` may set them, since the header is written after it returns.
+   */
+  readonly headerFields: Record<string, unknown> = {}
   /** Aborted on SIGINT/SIGTERM (when not draining) or when stdout closes. */
   readonly signal: AbortSignal
   private reader: RecordReader | undefined
@@ -144,7 +149,7 @@ export async function runStage(spec: StageSpec, argv: string[], io: CommandIO, o
 
   const header: HeaderRecord = {
     type: 'header', producer: spec.name, protocol: PROTOCOL_VERSION, version: VERSION,
-    startedAt: now().toISOString(), host: hostname(),
+    startedAt: now().toISOString(), host: hostname(), ...ctx.headerFields,
   }
 
   async function* output(): AsyncGenerator<Rec> {

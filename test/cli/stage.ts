@@ -14,6 +14,7 @@ const toy: StageSpec = {
   readsRecords: true,
   async start(ctx, args) {
     if (args.flag('fail-config')) throw new ConfigError('/etc/backup/conf:3: unknown setting "x"')
+    ctx.headerFields.runTime = '2026-01-01T00:00:00.000Z'
     return (async function* (): AsyncGenerator<Rec> {
       for await (const rec of ctx.input()) {
         if (rec.type === 'poison') throw new RecordError(rec, 'poison record cannot be handled')
@@ -29,7 +30,7 @@ t.test('passes unknown records, adds header and an ok trailer', async (t) => {
   const io = testIO(wrapStream('up', [{ type: 'item' }, { type: 'other', z: 1 }]))
   t.equal(await runStage(toy, [], io), 0)
   const out = io.records()
-  t.match(out[0], { type: 'header', producer: 'sysbackup-toy', protocol: 1 })
+  t.match(out[0], { type: 'header', producer: 'sysbackup-toy', protocol: 1, runTime: '2026-01-01T00:00:00.000Z' })
   t.match(out[1], { type: 'header', producer: 'up' })
   t.match(out[2], { type: 'item', seen: true })
   t.same(out[3], { type: 'other', z: 1 })
