@@ -48,7 +48,7 @@ export interface HashOptions {
  *
  * Throws RecordError for a file record without the fields hashing needs.
  */
-export async function* hashRecords(ctx: StageContext, records: AsyncIterable<Rec>, options: HashOptions): AsyncGenerator<Rec> {
+export async function* hashRecords(ctx: StageContext, records: AsyncIterable<Rec> | Iterable<Rec>, options: HashOptions): AsyncGenerator<Rec> {
   for (const name of HASH_COUNTERS) ctx.count(name, 0)
   const buffers: Buffer[] = []
   const nowNs = options.nowNs ?? wallClockNs
