@@ -63,8 +63,8 @@ export class FilesCache {
   }
 
   /**
-   * Loads the cache file. A missing file is an empty cache without a
-   * problem; an unreadable, truncated, corrupted or foreign file is an empty
+   * Loads the cache file. A missing file (or state directory) is an empty
+   * cache without a problem; an unreadable, truncated, corrupted or foreign file is an empty
    * cache with a problem to report. Never throws.
    */
   static async load(file: string): Promise<LoadedFilesCache> {
@@ -75,7 +75,9 @@ export class FilesCache {
       data = await readFile(file)
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
-      if (code === 'ENOENT') return { cache: FilesCache.empty() }
+      // No cache yet (first run), or a state dir that is not there: nothing to report here;
+      // saving will say whether the directory can be made.
+      if (code === 'ENOENT' || code === 'ENOTDIR') return { cache: FilesCache.empty() }
       return unusable(`cannot be read: ${code ?? (err as Error).message}`, code)
     }
     const parsed = parse(data)

@@ -94,7 +94,8 @@ async function* run(ctx: StageContext, settings: HashSettings, hooks: HashStageH
     finished = true
     const complete = input.truncation() === null && !ctx.signal.aborted
     const failure = await save(complete)
-    if (failure !== undefined) yield ctx.problem('warning', failure.message, { path: cacheFile, code: failure.code })
+    // A state dir we could not read will not be writable either: one warning says it.
+    if (failure !== undefined && failure.code !== loaded.code) yield ctx.problem('warning', failure.message, { path: cacheFile, code: failure.code })
   } finally {
     if (!finished) {
       const failure = await save(false)

@@ -36,10 +36,13 @@ t.test('an empty cache round-trips', async (t) => {
   t.equal(cache.loadedEntries, 0)
 })
 
-t.test('a missing file is an empty cache without a problem', async (t) => {
-  const { cache, problem } = await FilesCache.load(join(t.testdir({}), 'files-cache'))
-  t.equal(problem, undefined)
-  t.equal(cache.loadedEntries, 0)
+t.test('a missing file or state directory is an empty cache without a problem', async (t) => {
+  const dir = t.testdir({ 'a-file': 'x' })
+  for (const file of [join(dir, 'files-cache'), join(dir, 'missing', 'files-cache'), join(dir, 'a-file', 'files-cache')]) {
+    const { cache, problem } = await FilesCache.load(file)
+    t.equal(problem, undefined, file)
+    t.equal(cache.loadedEntries, 0)
+  }
 })
 
 t.test('save keeps only this run\'s entries (hits and new reads) unless told to keep the previous ones', async (t) => {
