@@ -31,6 +31,17 @@ const GZIP_FRAMING_BYTES = 18
 export const GZIP_MAX_RATIO = 0.9
 
 /**
+ * Deflate is about ten times slower on incompressible data than on text,
+ * and a backup holds much of it (compressed archives, media, encrypted
+ * files). So the first 4 KiB are tried alone first: when they do not shrink
+ * by 5%, the content is judged incompressible without deflating the rest of
+ * the sample. Data that is random for its first 4 KiB and repetitive after
+ * is misjudged; it is rare, and the cost of a wrong `false` is only bytes.
+ */
+export const GZIP_PROBE_BYTES = 4 * 1024
+const GZIP_PROBE_MAX_RATIO = 0.95
+
+/**
  * Whether gzip encoding pays for content whose first bytes are `sample`:
  * the first GZIP_SAMPLE_BYTES, or the whole content when it is shorter.
  * Deflates on libuv's thread pool, so hashing on the main thread goes on
@@ -38,6 +49,12 @@ export const GZIP_MAX_RATIO = 0.9
  */
 export async function gzipPays(sample: Buffer): Promise<boolean> {
   if (sample.length < GZIP_MIN_BYTES) return false
-  const deflated = await deflateRawAsync(sample, { level: 1, strategy: constants.Z_DEFAULT_STRATEGY })
-  return deflated.length + GZIP_FRAMING_BYTES <= GZIP_MAX_RATIO * sample.length
+  if (sample.length > 2 * GZIP_PROBE_BYTES && !await shrinks(sample.subarray(0, GZIP_PROBE_BYTES), GZIP_PROBE_MAX_RATIO)) return false
+  return shrinks(sample, GZIP_MAX_RATIO)
+}
+
+/** Whether `bytes`, deflated at level 1 and gzip-framed, come to at most `ratio` of their size. */
+async function shrinks(bytes: Buffer, ratio: number): Promise<boolean> {
+  const deflated = await deflateRawAsync(bytes, { level: 1, strategy: constants.Z_DEFAULT_STRATEGY })
+  return deflated.length + GZIP_FRAMING_BYTES <= ratio * bytes.length
 }

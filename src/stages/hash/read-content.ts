@@ -134,6 +134,7 @@ async function readOpen(handle: FileHandle, opened: BigIntStats, options: ReadOp
   }
 
   const { buffer } = options
+  const expectedSize = Number(before.size)
   const hash = createHash('sha256')
   let readSize = 0
   let sample: Buffer | undefined
@@ -152,6 +153,10 @@ async function readOpen(handle: FileHandle, opened: BigIntStats, options: ReadOp
         if (sample.length === GZIP_SAMPLE_BYTES) gzip = gzipPays(sample)
       }
       readSize += bytesRead
+      // A short read that reaches the size fstat gave is the end of the file,
+      // which saves a read of 0 bytes per file; growth after it shows in the
+      // fstat after reading.
+      if (bytesRead < buffer.length && readSize === expectedSize) break
     }
   } catch (err) {
     await gzip?.catch(() => {})

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, openSync, closeSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { GZIP_MIN_BYTES, GZIP_SAMPLE_BYTES, gzipPays } from '../../../src/stages/hash/gzip-decision.js'
+import { GZIP_MIN_BYTES, GZIP_PROBE_BYTES, GZIP_SAMPLE_BYTES, gzipPays } from '../../../src/stages/hash/gzip-decision.js'
 import { openRegular, readContent, type ContentRead, type ReadOutcome } from '../../../src/stages/hash/read-content.js'
 import { sharedLock } from '../../../src/stages/hash/shared-lock.js'
 import { holdExclusiveLock, textOf } from '../../helpers/files.js'
@@ -66,12 +66,16 @@ t.test('gzip: true for text, false for random bytes and tiny files', async (t) =
   t.equal(await gzipOf('random-then-text'), false, 'only the first 64 KiB is judged')
 })
 
-t.test('gzipPays judges the sample against the 90% threshold', async (t) => {
+t.test('gzipPays: a 4 KiB probe, then the sample against the 90% threshold', async (t) => {
   t.equal(await gzipPays(Buffer.alloc(GZIP_MIN_BYTES - 1, 0x61)), false)
   t.equal(await gzipPays(Buffer.alloc(GZIP_MIN_BYTES, 0x61)), true)
-  // Half random, half zeros deflates to about half: pays. 95% random does not.
-  t.equal(await gzipPays(Buffer.concat([randomBytes(20_000), Buffer.alloc(20_000)])), true)
-  t.equal(await gzipPays(Buffer.concat([randomBytes(38_000), Buffer.alloc(2_000)])), false)
+  // Half zeros, half random deflates to about half: pays. 95% random does not.
+  t.equal(await gzipPays(Buffer.concat([Buffer.alloc(20_000), randomBytes(20_000)])), true)
+  t.equal(await gzipPays(Buffer.concat([Buffer.alloc(2_000), randomBytes(38_000)])), false)
+  // 85% zeros at the end, 15% text ahead: the probe passes, the whole sample decides.
+  t.equal(await gzipPays(Buffer.concat([randomBytes(GZIP_PROBE_BYTES / 8), Buffer.from(textOf(GZIP_PROBE_BYTES)), Buffer.alloc(20_000)])), true)
+  // The documented miss: random for the first 4 KiB, so the rest is never deflated.
+  t.equal(await gzipPays(Buffer.concat([randomBytes(GZIP_PROBE_BYTES), Buffer.alloc(40_000)])), false)
 })
 
 t.test('a path that vanished is "gone"', async (t) => {
