@@ -137,40 +137,37 @@ async function readOpen(handle: FileHandle, opened: BigIntStats, options: ReadOp
   const expectedSize = Number(before.size)
   const hash = createHash('sha256')
   let readSize = 0
-  let sample: Buffer | undefined
-  let gzip: Promise<boolean> | undefined
+  let gzip: boolean | undefined
+  /** The first bytes, kept only while reads come shorter than the gzip sample. */
+  let head: Buffer | undefined
   try {
     for (;;) {
       if (options.signal?.aborted) return { kind: 'aborted' }
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, readSize)
-      if (bytesRead === 0) break
       const chunk = buffer.subarray(0, bytesRead)
       hash.update(chunk)
-      if (gzip === undefined) {
-        // A copy: the buffer is overwritten by the next read while deflate runs.
-        const part = chunk.subarray(0, GZIP_SAMPLE_BYTES - (sample?.length ?? 0))
-        sample = sample ? Buffer.concat([sample, part]) : Buffer.from(part)
-        if (sample.length === GZIP_SAMPLE_BYTES) gzip = gzipPays(sample)
-      }
       readSize += bytesRead
       // A short read that reaches the size fstat gave is the end of the file,
       // which saves a read of 0 bytes per file; growth after it shows in the
       // fstat after reading.
-      if (bytesRead < buffer.length && readSize === expectedSize) break
+      const atEnd = bytesRead === 0 || (bytesRead < buffer.length && readSize === expectedSize)
+      if (gzip === undefined) {
+        const sample = head ? Buffer.concat([head, chunk.subarray(0, GZIP_SAMPLE_BYTES - head.length)]) : chunk.subarray(0, GZIP_SAMPLE_BYTES)
+        if (sample.length === GZIP_SAMPLE_BYTES || atEnd) gzip = gzipPays(sample)
+        else head = Buffer.from(sample) // a copy: the buffer is reused by the next read
+      }
+      if (atEnd) break
     }
   } catch (err) {
-    await gzip?.catch(() => {})
     return notReadOf(err, 'read')
   }
-  gzip ??= gzipPays(sample ?? Buffer.alloc(0))
   let after: BigIntStats
   try {
     after = await handle.stat({ bigint: true })
   } catch (err) {
-    await gzip.catch(() => {})
     return notReadOf(err, 'fstat')
   }
-  return { kind: 'read', sha256: hash.digest('hex'), readSize, gzip: await gzip, lock, before, after, startedNs }
+  return { kind: 'read', sha256: hash.digest('hex'), readSize, gzip: gzip!, lock, before, after, startedNs }
 }
 
 function notReadOf(err: unknown, step: 'lstat' | 'open' | 'fstat' | 'read'): NotRead {

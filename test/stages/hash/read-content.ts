@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, openSync, closeSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { GZIP_MIN_BYTES, GZIP_PROBE_BYTES, GZIP_SAMPLE_BYTES, gzipPays } from '../../../src/stages/hash/gzip-decision.js'
+import { entropyBitsPerByte, GZIP_MIN_BYTES, GZIP_PROBE_BYTES, GZIP_PROBE_MAX_ENTROPY, GZIP_SAMPLE_BYTES, gzipPays } from '../../../src/stages/hash/gzip-decision.js'
 import { openRegular, readContent, type ContentRead, type ReadOutcome } from '../../../src/stages/hash/read-content.js'
 import { sharedLock } from '../../../src/stages/hash/shared-lock.js'
 import { holdExclusiveLock, textOf } from '../../helpers/files.js'
@@ -41,11 +41,20 @@ t.test('sha256 and readSize match crypto for empty, small and multi-chunk files'
   }
 })
 
-t.test('the default 1 MiB buffer gives the same hash as small chunks', async (t) => {
-  const bytes = randomBytes(2 * 1024 * 1024 + 17)
-  const path = join(t.testdir({}), 'f')
-  writeFileSync(path, bytes)
-  t.equal(asRead(t, await read(path, 0, 1024 * 1024)).sha256, sha256(bytes))
+t.test('any buffer size gives the same hash and gzip decision', async (t) => {
+  const dir = t.testdir({})
+  const contents = [randomBytes(2 * 1024 * 1024 + 17), Buffer.from(textOf(300_000)), Buffer.from(textOf(5000))]
+  for (const [i, bytes] of contents.entries()) {
+    const path = join(dir, `f${i}`)
+    writeFileSync(path, bytes)
+    const results = []
+    // 4 KiB reads assemble the 64 KiB gzip sample from several chunks.
+    for (const size of [4096, 64 * 1024, 1024 * 1024]) {
+      const r = asRead(t, await read(path, 0, size))
+      results.push({ sha256: r.sha256, gzip: r.gzip, readSize: r.readSize })
+    }
+    t.same(results, Array(3).fill({ sha256: sha256(bytes), gzip: i > 0, readSize: bytes.length }), `content ${i}`)
+  }
 })
 
 t.test('gzip: true for text, false for random bytes and tiny files', async (t) => {
@@ -66,16 +75,24 @@ t.test('gzip: true for text, false for random bytes and tiny files', async (t) =
   t.equal(await gzipOf('random-then-text'), false, 'only the first 64 KiB is judged')
 })
 
-t.test('gzipPays: a 4 KiB probe, then the sample against the 90% threshold', async (t) => {
-  t.equal(await gzipPays(Buffer.alloc(GZIP_MIN_BYTES - 1, 0x61)), false)
-  t.equal(await gzipPays(Buffer.alloc(GZIP_MIN_BYTES, 0x61)), true)
-  // Half zeros, half random deflates to about half: pays. 95% random does not.
-  t.equal(await gzipPays(Buffer.concat([Buffer.alloc(20_000), randomBytes(20_000)])), true)
-  t.equal(await gzipPays(Buffer.concat([Buffer.alloc(2_000), randomBytes(38_000)])), false)
-  // 85% zeros at the end, 15% text ahead: the probe passes, the whole sample decides.
-  t.equal(await gzipPays(Buffer.concat([randomBytes(GZIP_PROBE_BYTES / 8), Buffer.from(textOf(GZIP_PROBE_BYTES)), Buffer.alloc(20_000)])), true)
-  // The documented miss: random for the first 4 KiB, so the rest is never deflated.
-  t.equal(await gzipPays(Buffer.concat([randomBytes(GZIP_PROBE_BYTES), Buffer.alloc(40_000)])), false)
+t.test('gzipPays: an entropy probe, then the sample against the 90% threshold', async (t) => {
+  t.equal(gzipPays(Buffer.alloc(GZIP_MIN_BYTES - 1, 0x61)), false)
+  t.equal(gzipPays(Buffer.alloc(GZIP_MIN_BYTES, 0x61)), true)
+  // Zeros, then random bytes: judged by deflate on the whole sample.
+  t.equal(gzipPays(Buffer.concat([Buffer.alloc(20_000), randomBytes(20_000)])), true, 'half zeros: about 50%')
+  t.equal(gzipPays(Buffer.concat([Buffer.alloc(2_000), randomBytes(38_000)])), false, '95% random')
+  // Hex digits have 4 bits of entropy per byte: the probe passes them to deflate.
+  t.equal(gzipPays(Buffer.from(randomBytes(30_000).toString('hex'))), true, 'hex text')
+  // The documented miss: even bytes for the first 4 KiB, so deflate is never tried.
+  t.equal(gzipPays(Buffer.concat([randomBytes(GZIP_PROBE_BYTES), Buffer.alloc(40_000)])), false)
+})
+
+t.test('entropyBitsPerByte', async (t) => {
+  t.equal(entropyBitsPerByte(Buffer.alloc(100, 7)), 0)
+  t.equal(entropyBitsPerByte(Buffer.from('abababab')), 1)
+  t.equal(entropyBitsPerByte(Buffer.from(Array.from({ length: 1024 }, (_, i) => i % 256))), 8)
+  t.ok(entropyBitsPerByte(randomBytes(GZIP_PROBE_BYTES)) > GZIP_PROBE_MAX_ENTROPY, 'random bytes are above the probe limit')
+  t.ok(entropyBitsPerByte(Buffer.from(textOf(GZIP_PROBE_BYTES))) < 5.5, 'text is far below')
 })
 
 t.test('a path that vanished is "gone"', async (t) => {
