@@ -11,7 +11,7 @@
  * with --no-cache at each --jobs), --mktree PATH, --keep (leave the temp dir).
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { createReadStream, createWriteStream, existsSync, lstatSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { createReadStream, createWriteStream, existsSync, lstatSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -41,16 +41,12 @@ function* standInPick(dir: string): Generator<Rec> {
       storageId: `${st.dev}:${st.ino}`, nlink: Number(st.nlink),
     }
     if (type === 'file') rec.size = Number(st.size)
-    if (type === 'symlink') Object.assign(rec, encodePathField('target', readlinkOf(path)))
+    if (type === 'symlink') Object.assign(rec, encodePathField('target', readlinkSync(path, { encoding: 'buffer' })))
     yield rec
     if (type === 'dir') yield* standInPick(path)
   }
 }
 // ---------------------------------------------------------------------------
-
-function readlinkOf(path: string): Buffer {
-  return spawnSync('readlink', ['-n', path]).stdout
-}
 
 async function writeStream(path: string, records: Iterable<Rec>): Promise<{ records: number, files: number, bytes: number, newestCtimeNs: bigint }> {
   const out = createWriteStream(path)
