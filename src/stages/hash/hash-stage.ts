@@ -9,8 +9,10 @@ import { errnoText, HASH_COUNTERS, hashRecords } from './hash-records.js'
 
 /**
  * Files read at once by default. Measured with bench/hash.ts (20,000 files,
- * page cache warm, 2 cores): see the commit that set it. More jobs mostly
- * help on disks with real seek latency; each costs one 1 MiB read buffer.
+ * 910 MB, page cache warm, 2 busy cores): --jobs 1 took 16.5 s, 2 to 16
+ * took 11 to 14 s with no clear order among them. With 4, the thread pool's
+ * four threads keep file system calls going while the main thread hashes;
+ * more jobs help on disks with real seek latency. Each costs a 1 MiB buffer.
  */
 export const DEFAULT_JOBS = 4
 const MAX_JOBS = 256
@@ -69,10 +71,11 @@ export const hashStage: StageSpec = makeHashStage()
 
 /**
  * Loads the files cache, hashes the input, and saves the cache. A run that
- * read its input to the end with every trailer saves only its own entries,
- * so deleted files drop out; a run cut off early (truncated input, a
- * signal, a closed stdout, a fatal input error) keeps the previous entries
- * as well, since every entry is keyed by identity and stays correct.
+ * read its input to the end, with every upstream trailer present and ok,
+ * saves only its own entries, so deleted files drop out; any other run (a
+ * truncated input, an upstream failure, a signal, a closed stdout, a fatal
+ * input error) keeps the previous entries as well, since every entry is
+ * keyed by identity and stays correct.
  */
 async function* run(ctx: StageContext, settings: HashSettings, hooks: HashStageHooks): AsyncGenerator<Rec> {
   for (const name of HASH_COUNTERS) ctx.count(name, 0)
@@ -92,7 +95,8 @@ async function* run(ctx: StageContext, settings: HashSettings, hooks: HashStageH
     const options = { jobs: settings.jobs, lockTimeoutMs: settings.lockTimeoutMs, cache, useCache: settings.useCache }
     yield* hashRecords(ctx, input, hooks.nowNs ? { ...options, nowNs: hooks.nowNs } : options)
     finished = true
-    const complete = input.truncation() === null && !ctx.signal.aborted
+    // An upstream stage that failed may have left files out: keep their entries.
+    const complete = input.truncation() === null && input.upstreamProblems.length === 0 && !ctx.signal.aborted
     const failure = await save(complete)
     // A state dir we could not read will not be writable either: one warning says it.
     if (failure !== undefined && failure.code !== loaded.code) yield ctx.problem('warning', failure.message, { path: cacheFile, code: failure.code })

@@ -68,7 +68,7 @@ t.test('--no-cache reads every file again and still writes the cache', async (t)
   t.match((await run(['--state-dir', state], input)).trailer.counts, { cacheHits: 2 })
 })
 
-t.test('a complete run drops entries of files it did not see; a cut-off run keeps them', async (t) => {
+t.test('a complete run drops entries of files it did not see; a cut-off or failed one keeps them', async (t) => {
   const dir = t.testdir({ a: 'a', b: 'b' })
   const a = fileRecord(join(dir, 'a'))
   const b = fileRecord(join(dir, 'b'))
@@ -77,6 +77,9 @@ t.test('a complete run drops entries of files it did not see; a cut-off run keep
   const cut = await run(['--state-dir', state], pickStream([a]).slice(0, -1))
   t.equal(cut.status, 1, 'cut-off input: exit 1')
   t.match(cut.trailer, { ok: false, reason: /without the trailer of sysbackup-pick/, counts: { cacheSaved: 2 } })
+  const failedUpstream = await run(['--state-dir', state], pickStream([a], false))
+  t.equal(failedUpstream.status, 0)
+  t.match(failedUpstream.trailer, { ok: false, reason: /^upstream: sysbackup-pick/, counts: { cacheSaved: 2 } }, 'an upstream failure keeps them too')
   const complete = await run(['--state-dir', state], pickStream([a]))
   t.match(complete.trailer.counts, { cacheHits: 1, cacheSaved: 1 })
   const { cache } = await FilesCache.load(join(state, 'files-cache'))
