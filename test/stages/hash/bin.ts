@@ -1,5 +1,5 @@
 import t from 'tap'
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -129,6 +129,27 @@ t.test('a file under another process\'s exclusive flock: read unlocked after --l
   t.match(out[2], { type: 'warning', path, code: 'EWOULDBLOCK', message: 'read without a shared lock (another process held an exclusive lock for 0.3 s)' })
   t.match(out[3], { type: 'file', path, sha256: sha256('pages'), lockedRead: false })
   t.match(out.at(-1), { ok: true, counts: { unlockedReads: 1, notCached: 1 } })
+})
+
+t.test('SIGTERM while waiting for a lock: stops at once, exit 130, trailer not ok', async (t) => {
+  const dir = t.testdir({ held: 'x', next: 'y' })
+  await holdExclusiveLock(t, join(dir, 'held'), 30)
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'sysbackup-hash.js'), '--state-dir', join(dir, 'state'), '--lock-timeout', '60', '--jobs', '1'], {
+    env: { ...process.env, ...env, NODE_OPTIONS: '' }, stdio: ['pipe', 'pipe', 'pipe'],
+  })
+  let stdout = ''
+  const headerWritten = new Promise<void>((resolve) => child.stdout.on('data', (c: Buffer) => { stdout += c.toString('utf8'); resolve() }))
+  child.stdin.end(ndjson(pickStream([fileRecord(join(dir, 'held')), fileRecord(join(dir, 'next'))])))
+  // The header goes out as soon as the stage waits (here, for the lock).
+  await headerWritten
+  const stoppedAt = Date.now()
+  child.kill('SIGTERM')
+  const status = await new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+  t.equal(status, 130)
+  t.ok(Date.now() - stoppedAt < 5000, 'did not wait out the 60 s lock timeout')
+  const out = parseRecords(stdout)
+  t.notOk(out.some((r) => r.type === 'file'), 'no file record was claimed')
+  t.match(out.at(-1), { type: 'trailer', producer: 'sysbackup-hash', ok: false, reason: 'interrupted by SIGTERM' })
 })
 
 t.test('a FIFO or a directory in place of a picked file: an error, no hang', async (t) => {
