@@ -64,12 +64,12 @@ async function writeStream(path: string, records: Iterable<Rec>): Promise<{ reco
   return { records: n, files, bytes, newestCtimeNs: newest }
 }
 
-interface RunResult { label: string, wallS: number, counts: Record<string, number>, peakRssMiB: number | null, status: number | null }
+interface RunResult { label: string, wallS: number, cpuS: number | null, counts: Record<string, number>, peakRssMiB: number | null, status: number | null }
 
 /** Runs the built stage with `input` on stdin, stdout parsed for the trailer only. */
 function runHash(label: string, input: string, args: string[]): Promise<RunResult> {
   const bin = join(ROOT, 'bin', 'sysbackup-hash.js')
-  const [cmd, cmdArgs] = TIME ? [TIME, ['-f', 'peak-rss-kib %M', process.execPath, bin, ...args]] : [process.execPath, [bin, ...args]]
+  const [cmd, cmdArgs] = TIME ? [TIME, ['-f', 'peak-rss-kib %M cpu-s %U %S', process.execPath, bin, ...args]] : [process.execPath, [bin, ...args]]
   return new Promise((resolve, reject) => {
     const started = performance.now()
     const child = spawn(cmd, cmdArgs, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } })
@@ -83,10 +83,11 @@ function runHash(label: string, input: string, args: string[]): Promise<RunResul
       const wallS = (performance.now() - started) / 1000
       const lines = tail.trimEnd().split('\n')
       const trailer = JSON.parse(lines.at(-1)!) as { counts: Record<string, number> }
-      const rss = /peak-rss-kib (\d+)/.exec(stderr)
+      const rss = /peak-rss-kib (\d+) cpu-s ([\d.]+) ([\d.]+)/.exec(stderr)
       const problems = stderr.split('\n').filter((l) => l !== '' && !l.startsWith('peak-rss-kib'))
       if (problems.length > 0) console.log(`  (${label}: ${problems.length} stderr lines, first: ${problems[0]})`)
-      resolve({ label, wallS, counts: trailer.counts, peakRssMiB: rss ? Number(rss[1]) / 1024 : null, status })
+      const cpuS = rss ? Number(rss[2]) + Number(rss[3]) : null
+      resolve({ label, wallS, cpuS, counts: trailer.counts, peakRssMiB: rss ? Number(rss[1]) / 1024 : null, status })
     })
   })
 }
@@ -94,7 +95,8 @@ function runHash(label: string, input: string, args: string[]): Promise<RunResul
 function report(r: RunResult): void {
   const c = r.counts
   const rss = r.peakRssMiB === null ? 'n/a' : `${r.peakRssMiB.toFixed(0)} MiB`
-  console.log(`${r.label.padEnd(22)} ${r.wallS.toFixed(2).padStart(6)} s  ${String(Math.round((c.files ?? 0) / r.wallS)).padStart(7)} files/s  `
+  const cpu = r.cpuS === null ? '' : ` (cpu ${r.cpuS.toFixed(2)} s)`
+  console.log(`${r.label.padEnd(22)} ${r.wallS.toFixed(2).padStart(6)} s${cpu}  ${String(Math.round((c.files ?? 0) / r.wallS)).padStart(7)} files/s  `
     + `read ${String(c.filesRead).padStart(6)} files ${(c.bytesRead! / 1e6).toFixed(1).padStart(7)} MB  hits ${String(c.cacheHits).padStart(6)}  `
     + `peak RSS ${rss}  exit ${r.status}`)
 }
