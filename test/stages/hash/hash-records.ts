@@ -213,3 +213,18 @@ t.test('the cache key is the identity as read', async (t) => {
   const loaded = (await FilesCache.load(join(dir, 'cache'))).cache
   t.same(loaded.lookup(identityKey(rec)), { sha256: sha256('x'), gzip: false })
 })
+
+t.test('names that are not UTF-8 are read through pathB64 and reported the same way', async (t) => {
+  const dir = t.testdir({})
+  const name = Buffer.concat([Buffer.from(dir + '/caf'), Buffer.from([0xe9]), Buffer.from('.txt')])
+  const gone = Buffer.concat([Buffer.from(dir + '/gone'), Buffer.from([0xff])])
+  writeFileSync(name, 'latin-1 name')
+  writeFileSync(gone, 'soon gone')
+  const recs = [fileRecord(name), fileRecord(gone)]
+  rmSync(gone)
+  t.equal(recs[0]!.pathB64, name.toString('base64'))
+  const { out } = await hashAll(recs, join(dir, 'cache'))
+  t.match(out[0], { type: 'file', pathB64: name.toString('base64'), sha256: sha256('latin-1 name') })
+  t.notOk('path' in out[0]!)
+  t.match(out[1], { type: 'warning', pathB64: gone.toString('base64'), code: 'ENOENT' })
+})
