@@ -40,8 +40,14 @@ export async function* serializeRecords(records: AsyncIterable<Rec>, chunkBytes 
   if (chunk !== '') yield chunk
 }
 
-/** Microtask turns to wait for a ready record before flushing. */
-const READY_TURNS = 8
+/**
+ * Microtask turns to wait for a ready record before flushing. Each async
+ * generator between the source and here costs about three turns, and a
+ * stage stacks six or more (sysbackup-hash: reader, concurrency window,
+ * stage, runner); with too few turns every record became its own write.
+ * Spinning costs a few microseconds only when the source really waits.
+ */
+const READY_TURNS = 64
 
 /**
  * Writes records to `out` with backpressure, resolving when all are

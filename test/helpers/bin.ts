@@ -18,6 +18,9 @@ export interface BinOptions {
   env?: NodeJS.ProcessEnv
   cwd?: string
   timeoutMs?: number
+  /** Run as this user and group (we are root; 65534 is nobody). */
+  uid?: number
+  gid?: number
 }
 
 /**
@@ -34,7 +37,11 @@ export function runProcess(file: string, args: string[], options: BinOptions = {
   return new Promise((resolve, reject) => {
     const env = { ...process.env, ...options.env }
     delete env.NODE_OPTIONS
-    const child = spawn(file, args, { cwd: options.cwd ?? ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] })
+    const child = spawn(file, args, {
+      cwd: options.cwd ?? ROOT, env, stdio: ['pipe', 'pipe', 'pipe'],
+      ...(options.uid !== undefined && { uid: options.uid }),
+      ...(options.gid !== undefined && { gid: options.gid }),
+    })
     const out: Buffer[] = []
     const err: Buffer[] = []
     child.stdout.on('data', (c: Buffer) => out.push(c))

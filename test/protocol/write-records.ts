@@ -24,6 +24,18 @@ t.test('ready records are batched into large chunks', async (t) => {
   t.equal(chunks.join('').split('\n').length, 10001)
 })
 
+t.test('ready records from a deep stack of generators are batched too', async (t) => {
+  // A stage's records pass through several async generators (reader,
+  // concurrency window, the stage, the runner), each costing promise turns.
+  async function* source(): AsyncGenerator<Rec> { for (let i = 0; i < 10000; i++) yield { type: 'x', i } }
+  async function* layer(inner: AsyncIterable<Rec>): AsyncGenerator<Rec> { for await (const r of inner) yield r }
+  async function* delegate(inner: AsyncIterable<Rec>): AsyncGenerator<Rec> { yield* inner }
+  const deep = layer(delegate(layer(layer(delegate(layer(source()))))))
+  const chunks: string[] = []
+  for await (const c of serializeRecords(deep, 4096)) chunks.push(c)
+  t.ok(chunks.length < 100, `10000 records in ${chunks.length} chunks`)
+})
+
 t.test('a stalled consumer stops the producer (backpressure)', async (t) => {
   let produced = 0
   async function* gen(): AsyncGenerator<Rec> {

@@ -1,0 +1,192 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
+import { dirname } from 'node:path'
+
+/** The cache's file name inside the state directory. */
+export const FILES_CACHE_NAME = 'files-cache'
+
+/** First line of a cache file: what it is, and the version of its format. */
+export const FILES_CACHE_FORMAT = 'sysbackup-hash files cache 1'
+
+/**
+ * A cache file larger than this is refused rather than read (about four
+ * million entries; a string of the whole file must fit in one V8 string).
+ */
+const MAX_CACHE_BYTES = 512 * 1024 * 1024
+
+/** `<dev>:<ino> <size> <mtimeNs> <ctimeNs> <sha256> <0|1>` */
+const ENTRY_LINE = /^\d+:\d+ \d+ \d+ \d+ [0-9a-f]{64} [01]$/
+/** Length of `<sha256> <0|1>`, the value part at the end of an entry line. */
+const VALUE_LENGTH = 66
+
+/** What the cache knows about one content identity. */
+export interface CachedContent {
+  sha256: string
+  gzip: boolean
+}
+
+/** Result of loading: the cache (empty when unusable) and why it was unusable. */
+export interface LoadedFilesCache {
+  cache: FilesCache
+  /** A one-line reason the file was ignored; undefined when it loaded or did not exist. */
+  problem?: string
+  code?: string
+}
+
+/**
+ * The files cache: file identity (see identityKey) to SHA-256 and gzip
+ * decision, so an unchanged file is not read again.
+ *
+ * On disk it is a text file:
+ *
+ *     sysbackup-hash files cache 1
+ *     <dev>:<ino> <size> <mtimeNs> <ctimeNs> <sha256> <gzip 0|1>
+ *     …
+ *     end <entries> <sha256 of every byte above this line>
+ *
+ * The closing line makes a truncated or altered file detectable: such a
+ * file, or one in another format, is ignored as a whole, so a damaged cache
+ * costs reading time but never yields a wrong hash.
+ *
+ * Lookups consult the entries loaded from the previous run; entries
+ * remembered in this run are what save() writes, so files that disappeared
+ * drop out of the cache.
+ */
+export class FilesCache {
+  /** Value strings are `<sha256> <0|1>`, kept as in the file. */
+  private readonly current = new Map<string, string>()
+
+  private constructor(private readonly previous: Map<string, string>) {}
+
+  static empty(): FilesCache {
+    return new FilesCache(new Map())
+  }
+
+  /**
+   * Loads the cache file. A missing file (or state directory) is an empty
+   * cache without a problem; an unreadable, truncated, corrupted or foreign file is an empty
+   * cache with a problem to report. Never throws.
+   */
+  static async load(file: string): Promise<LoadedFilesCache> {
+    let data: Buffer
+    try {
+      const st = await stat(file)
+      if (st.size > MAX_CACHE_BYTES) return unusable(`is larger than ${MAX_CACHE_BYTES} bytes`)
+      data = await readFile(file)
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      // No cache yet (first run), or a state dir that is not there: nothing to report here;
+      // saving will say whether the directory can be made.
+      if (code === 'ENOENT' || code === 'ENOTDIR') return { cache: FilesCache.empty() }
+      return unusable(`cannot be read: ${code ?? (err as Error).message}`, code)
+    }
+    const parsed = parse(data)
+    if (typeof parsed === 'string') return unusable(parsed)
+    return { cache: new FilesCache(parsed) }
+  }
+
+  /** Entries loaded from the previous run. */
+  get loadedEntries(): number {
+    return this.previous.size
+  }
+
+  /** Entries this run will save. */
+  get currentEntries(): number {
+    return this.current.size
+  }
+
+  /**
+   * What the previous run knew about `key`. A hit is carried into this
+   * run's entries, since the file still exists.
+   */
+  lookup(key: string): CachedContent | undefined {
+    const value = this.previous.get(key)
+    if (value === undefined) return undefined
+    this.current.set(key, value)
+    return { sha256: value.slice(0, 64), gzip: value.endsWith('1') }
+  }
+
+  /** Records what this run read for `key`. */
+  remember(key: string, content: CachedContent): void {
+    this.current.set(key, `${content.sha256} ${content.gzip ? '1' : '0'}`)
+  }
+
+  /**
+   * Writes this run's entries to `file` (plus the previous run's, when
+   * `keepPrevious`), atomically: a temporary file in the same directory,
+   * fsync'ed, renamed over the old one. Creates the directory (mode 0700:
+   * hashes of private files are private too). Returns the entries written;
+   * throws the filesystem error when it cannot, leaving no temporary file.
+   */
+  async save(file: string, keepPrevious: boolean): Promise<number> {
+    const entries = keepPrevious ? new Map([...this.previous, ...this.current]) : this.current
+    const parts: string[] = [FILES_CACHE_FORMAT, '\n']
+    for (const [key, value] of entries) parts.push(key, ' ', value, '\n')
+    const body = Buffer.from(parts.join(''), 'latin1')
+    const closing = `end ${entries.size} ${createHash('sha256').update(body).digest('hex')}\n`
+
+    const dir = dirname(file)
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+    const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+    const handle = await open(temp, 'wx', 0o600)
+    try {
+      try {
+        await handle.writeFile(Buffer.concat([body, Buffer.from(closing, 'latin1')]))
+        await handle.sync()
+      } finally {
+        await handle.close()
+      }
+      await rename(temp, file)
+    } catch (err) {
+      await unlink(temp).catch(() => {})
+      throw err
+    }
+    await syncDirectory(dir)
+    return entries.size
+  }
+}
+
+function unusable(reason: string, code?: string): LoadedFilesCache {
+  const loaded: LoadedFilesCache = { cache: FilesCache.empty(), problem: `files cache ${reason}; it is ignored and every file is read` }
+  if (code !== undefined) loaded.code = code
+  return loaded
+}
+
+/** The entries of a cache file, or why it is unusable. */
+function parse(data: Buffer): Map<string, string> | string {
+  // latin1 decodes each byte to one character: a valid file is ASCII, and
+  // anything else still maps 1:1, so offsets below are byte offsets.
+  const text = data.toString('latin1')
+  if (!text.startsWith(FILES_CACHE_FORMAT + '\n')) {
+    return text.startsWith('sysbackup-hash files cache ') ? 'is in a format this version does not read' : 'is not a files cache'
+  }
+  if (!text.endsWith('\n')) return 'is truncated'
+  const lastLineAt = text.lastIndexOf('\n', text.length - 2) + 1
+  const closing = /^end (\d+) ([0-9a-f]{64})\n$/.exec(text.slice(lastLineAt))
+  if (!closing) return 'is truncated'
+  const digest = createHash('sha256').update(data.subarray(0, lastLineAt)).digest('hex')
+  if (digest !== closing[2]) return 'is corrupted (checksum mismatch)'
+  const bodyStart = FILES_CACHE_FORMAT.length + 1
+  const lines = lastLineAt > bodyStart ? text.slice(bodyStart, lastLineAt - 1).split('\n') : []
+  if (lines.length !== Number(closing[1])) return 'is corrupted (wrong entry count)'
+  const entries = new Map<string, string>()
+  for (const line of lines) {
+    if (!ENTRY_LINE.test(line)) return 'is corrupted (malformed entry)'
+    entries.set(line.slice(0, -VALUE_LENGTH - 1), line.slice(-VALUE_LENGTH))
+  }
+  return entries
+}
+
+/** Makes a rename durable; some filesystems cannot fsync a directory, which is fine. */
+async function syncDirectory(dir: string): Promise<void> {
+  try {
+    const handle = await open(dir, 'r')
+    try {
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+  } catch {
+    // EINVAL/EISDIR on filesystems without directory fsync: the rename still happened.
+  }
+}

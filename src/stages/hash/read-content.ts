@@ -1,0 +1,189 @@
+import { createHash } from 'node:crypto'
+import { constants, type BigIntStats, type Stats } from 'node:fs'
+import { lstat, open, type FileHandle } from 'node:fs/promises'
+import type { FsPath } from '../../protocol/path-codec.js'
+import { GZIP_SAMPLE_BYTES, gzipPays } from './gzip-decision.js'
+import { sharedLock, type LockOutcome } from './shared-lock.js'
+
+/** Content read to its end, with what is known about how it was read. */
+export interface ContentRead {
+  kind: 'read'
+  /** Lower-case hex SHA-256 of the bytes read. */
+  sha256: string
+  readSize: number
+  gzip: boolean
+  lock: LockOutcome
+  /** fstat of the open file when reading began, and when it ended. */
+  before: BigIntStats
+  after: BigIntStats
+  /** Wall-clock time reading began, nanoseconds since the epoch. */
+  startedNs: bigint
+}
+
+/** Why a file was not read. */
+export type NotRead =
+  /** The path no longer exists (ENOENT, ENOTDIR). */
+  | { kind: 'gone', code: string }
+  /** The path is now something other than a regular file, e.g. "a directory". */
+  | { kind: 'not-regular', what: string }
+  /** lstat, open, fstat or read failed (EACCES, EIO…). */
+  | { kind: 'failed', code: string, step: 'lstat' | 'open' | 'fstat' | 'read' }
+  /** The stage was asked to stop. */
+  | { kind: 'aborted' }
+
+export type ReadOutcome = ContentRead | NotRead
+
+export interface ReadOptions {
+  /** Seconds to wait for the shared lock, in milliseconds. */
+  lockTimeoutMs: number
+  /** Scratch space for reading, reused across files; one per concurrent read. */
+  buffer: Buffer
+  signal?: AbortSignal
+  /** Wall clock in nanoseconds since the epoch (injected by tests). */
+  nowNs?: () => bigint
+}
+
+/**
+ * O_NOFOLLOW: a path that became a symlink is not followed (ELOOP).
+ * O_NONBLOCK: a path that became a FIFO opens at once instead of waiting for
+ * a writer; regular-file reads ignore the flag.
+ */
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
+/** Keeps a backup from rewriting every file's atime; allowed for the owner and root. */
+const NOATIME = constants.O_NOATIME ?? 0
+
+export function wallClockNs(): bigint {
+  return BigInt(Date.now()) * 1_000_000n
+}
+
+/**
+ * Reads the regular file at `path` to its end under a shared flock (waited
+ * for up to `lockTimeoutMs`, then read without it), computing its SHA-256
+ * and whether gzip pays. Never throws for a filesystem problem: each is a
+ * NotRead outcome.
+ *
+ * The path is lstat'ed first, so nothing that is not a regular file (a
+ * device whose open has side effects, a FIFO) is opened in the common case;
+ * the fstat after opening catches what changed in between.
+ */
+export async function readContent(path: FsPath, options: ReadOptions): Promise<ReadOutcome> {
+  try {
+    const st = await lstat(path)
+    if (!st.isFile()) return { kind: 'not-regular', what: describeType(st) }
+  } catch (err) {
+    return notReadOf(err, 'lstat')
+  }
+  const opened = await openRegular(path)
+  if (!('handle' in opened)) return opened
+  const { handle } = opened
+  try {
+    return await readOpen(handle, opened.stats, options)
+  } finally {
+    await handle.close().catch(() => {})
+  }
+}
+
+/**
+ * Opens `path` read-only without following a final symlink and without
+ * blocking on a FIFO, and fstats it; anything but a regular file is closed
+ * again and reported as `not-regular`.
+ */
+export async function openRegular(path: FsPath): Promise<{ handle: FileHandle, stats: BigIntStats } | NotRead> {
+  let handle: FileHandle
+  try {
+    handle = await openNoAtime(path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') return { kind: 'not-regular', what: 'a symbolic link' }
+    return notReadOf(err, 'open')
+  }
+  try {
+    const stats = await handle.stat({ bigint: true })
+    if (stats.isFile()) return { handle, stats }
+    await handle.close()
+    return { kind: 'not-regular', what: describeType(stats) }
+  } catch (err) {
+    await handle.close().catch(() => {})
+    return notReadOf(err, 'fstat')
+  }
+}
+
+async function openNoAtime(path: FsPath): Promise<FileHandle> {
+  if (NOATIME === 0) return open(path, OPEN_FLAGS)
+  try {
+    return await open(path, OPEN_FLAGS | NOATIME)
+  } catch (err) {
+    // EPERM: O_NOATIME needs us to own the file (or CAP_FOWNER); read it the ordinary way.
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err
+    return open(path, OPEN_FLAGS)
+  }
+}
+
+async function readOpen(handle: FileHandle, opened: BigIntStats, options: ReadOptions): Promise<ReadOutcome> {
+  const lock = await sharedLock(handle.fd, options.lockTimeoutMs, options.signal)
+  if (!lock.locked && lock.code === 'ABORTED') return { kind: 'aborted' }
+  const nowNs = options.nowNs ?? wallClockNs
+  const startedNs = nowNs()
+  let before = opened
+  // After a wait for the lock the file may have been written meanwhile: look again.
+  if (!lock.locked || lock.waited) {
+    try {
+      before = await handle.stat({ bigint: true })
+    } catch (err) {
+      return notReadOf(err, 'fstat')
+    }
+  }
+
+  const { buffer } = options
+  const expectedSize = Number(before.size)
+  const hash = createHash('sha256')
+  let readSize = 0
+  let gzip: boolean | undefined
+  /** The first bytes, kept only while reads come shorter than the gzip sample. */
+  let head: Buffer | undefined
+  try {
+    for (;;) {
+      if (options.signal?.aborted) return { kind: 'aborted' }
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, readSize)
+      const chunk = buffer.subarray(0, bytesRead)
+      hash.update(chunk)
+      readSize += bytesRead
+      // A short read that reaches the size fstat gave is the end of the file,
+      // which saves a read of 0 bytes per file; growth after it shows in the
+      // fstat after reading.
+      const atEnd = bytesRead === 0 || (bytesRead < buffer.length && readSize === expectedSize)
+      if (gzip === undefined) {
+        const sample = head ? Buffer.concat([head, chunk.subarray(0, GZIP_SAMPLE_BYTES - head.length)]) : chunk.subarray(0, GZIP_SAMPLE_BYTES)
+        if (sample.length === GZIP_SAMPLE_BYTES || atEnd) gzip = gzipPays(sample)
+        else head = Buffer.from(sample) // a copy: the buffer is reused by the next read
+      }
+      if (atEnd) break
+    }
+  } catch (err) {
+    return notReadOf(err, 'read')
+  }
+  let after: BigIntStats
+  try {
+    after = await handle.stat({ bigint: true })
+  } catch (err) {
+    return notReadOf(err, 'fstat')
+  }
+  return { kind: 'read', sha256: hash.digest('hex'), readSize, gzip: gzip!, lock, before, after, startedNs }
+}
+
+function notReadOf(err: unknown, step: 'lstat' | 'open' | 'fstat' | 'read'): NotRead {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === undefined) throw err // not a filesystem error: a bug, let the runner report it
+  if (code === 'ENOENT' || code === 'ENOTDIR') return { kind: 'gone', code }
+  return { kind: 'failed', code, step }
+}
+
+/** "a directory", "a FIFO"… for messages about a path that is not a regular file. */
+export function describeType(st: Stats | BigIntStats): string {
+  if (st.isDirectory()) return 'a directory'
+  if (st.isSymbolicLink()) return 'a symbolic link'
+  if (st.isFIFO()) return 'a FIFO'
+  if (st.isSocket()) return 'a socket'
+  if (st.isCharacterDevice()) return 'a character device'
+  if (st.isBlockDevice()) return 'a block device'
+  return 'something other than a regular file'
+}
