@@ -10,6 +10,7 @@ import type { StageSpec } from '../cli/stage.js'
  * `man/<stage>.1`, `man/s3-sysbackup-<subcommand>.1` (test/man-pages.ts).
  */
 export const STAGES: Record<string, () => Promise<StageSpec>> = {
+  'sysbackup-pick': async () => (await import('../stages/pick/pick-stage.js')).pickStage,
 }
 
 export const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {
