@@ -179,3 +179,16 @@ t.test('configuration errors as a process: exit 2, one line, no output', async (
   t.equal(missing.status, 2)
   t.equal(missing.stderr, `sysbackup-pick: ${join(dir, 'nope')}/conf: missing configuration file\n`)
 })
+
+t.test('the demo configuration picks the demo tree', async (t) => {
+  const result = await runBin('sysbackup-pick', ['--config', 'examples/demo'], { cwd: ROOT })
+  t.equal(result.status, 0, result.stderr)
+  const tree = join(ROOT, 'examples/demo/tree')
+  const recorded = entries(result.records()).filter((r) => String(r.path).startsWith(tree + '/'))
+  t.same(recorded.filter((r) => r.type === 'file').map((r) => String(r.path).slice(tree.length)).sort(), [
+    '/etc/demo/conf.d/10-retention.conf', '/etc/demo/demo.conf', '/usr/local/bin/demo-report', '/var/lib/demo/notes.txt',
+  ])
+  t.match(recorded.find((r) => r.path === join(tree, 'usr/local/bin/report')), { type: 'symlink', target: 'demo-report' })
+  t.match(recorded.find((r) => r.path === join(tree, 'usr/local/bin/demo-report')), { mode: '0755' })
+  t.ok(recorded.some((r) => r.type === 'dir' && r.path === join(tree, 'etc/demo/conf.d')), 'nested directory')
+})
