@@ -15,7 +15,7 @@ export interface AclOptions {
   env: NodeJS.ProcessEnv
 }
 
-export const DEFAULT_ACL_OPTIONS = { batchEntries: 2000, batchWaitMs: 200 } as const
+export const DEFAULT_ACL_OPTIONS = { batchEntries: 5000, batchWaitMs: 200 } as const
 
 /** A function that reads the ACLs of NUL-separated paths (readAcls, or a test's). */
 export type AclLookup = (paths: Buffer, env: NodeJS.ProcessEnv, signal?: AbortSignal) => Promise<AclBatch>

@@ -22,8 +22,12 @@ export function entryTypeOf(mode: number): { type: EntryType, kind?: SpecialReco
 
 /** Permission bits with setuid, setgid and sticky, as 4 octal digits ("4755"). */
 export function modeString(mode: number): string {
-  return (mode & 0o7777).toString(8).padStart(4, '0')
+  const bits = mode & 0o7777
+  // A machine has a handful of distinct modes: make each string once.
+  return (MODE_STRINGS[bits] ??= bits.toString(8).padStart(4, '0'))
 }
+
+const MODE_STRINGS: (string | undefined)[] = []
 
 /**
  * The entry record of the object at `path`, from its lstat (bigint, so
@@ -50,7 +54,7 @@ export function describeEntry(path: Buffer, st: BigIntStats, names: OwnerNames, 
   if (rec.type === 'file') rec.size = Number(st.size)
   rec.mtimeNs = st.mtimeNs.toString()
   rec.ctimeNs = st.ctimeNs.toString()
-  rec.storageId = `${st.dev}:${st.ino}`
+  rec.storageId = devicePrefix(st.dev) + st.ino.toString()
   rec.nlink = Number(st.nlink)
   if (rec.type === 'symlink') {
     if (target === undefined) throw new Error('symlink described without its target')
@@ -60,4 +64,16 @@ export function describeEntry(path: Buffer, st: BigIntStats, names: OwnerNames, 
     if (rec.kind === 'char' || rec.kind === 'block') rec.rdev = Number(st.rdev)
   }
   return rec
+}
+
+let lastDev = -1n
+let lastDevPrefix = ''
+
+/** `<dev>:` for a storageId; nearly every entry is on the same device as the one before. */
+function devicePrefix(dev: bigint): string {
+  if (dev !== lastDev) {
+    lastDev = dev
+    lastDevPrefix = `${dev}:`
+  }
+  return lastDevPrefix
 }

@@ -23,9 +23,9 @@ const { S_IFMT, S_IFDIR, S_IFLNK } = constants
  */
 interface Node {
   kind: 'dir' | 'link' | 'other'
-  /** The real path (no symlink, `.` or `..` in it), owned by the node. Empty once an `other` is emitted. */
+  /** The real path (no symlink, `.` or `..` in it); a directory's or link's is a copy of its own. */
   path: Buffer
-  /** The real parent directory; null for `/` (and for an `other` once emitted). */
+  /** The real parent directory; null for `/`. */
   parent: Node | null
   /** The record, until it is emitted. */
   rec: EntryRecord | null
@@ -139,10 +139,11 @@ export class PathRecorder {
       return
     }
     const dir = parent.outcome.dir
-    const child = this.child(dir, name, parent.real ? spelledPath : null)
+    const key = name.toString('latin1')
+    const child = this.child(dir, name, key, parent.real ? spelledPath : null)
     if (isFailure(child)) return this.unreachable(child, spelledPath, out)
     this.emitVia(parent.outcome.via, out)
-    this.emit(child, out)
+    this.emitEntry(dir, key, child, out)
     if (child.kind === 'link' && !child.followed) this.follow(child, out)
   }
 
@@ -177,12 +178,11 @@ export class PathRecorder {
   }
 
   /**
-   * The node of `dir/name`, looked at once per run. `path` is that path
-   * when the caller has it already (it is built otherwise).
+   * The node of `dir/name` (`key` is the name as latin1), looked at once
+   * per run. `path` is that path when the caller has it already.
    */
-  private child(dir: Node, name: Buffer, path: Buffer | null): Node | Failure {
+  private child(dir: Node, name: Buffer, key: string, path: Buffer | null): Node | Failure {
     const children = dir.children!
-    const key = name.toString('latin1')
     let node = children.get(key)
     if (node === undefined) {
       const looked = this.look(path ?? joinPath(dir.path, name), dir)
@@ -191,6 +191,17 @@ export class PathRecorder {
       children.set(key, node)
     }
     return node
+  }
+
+  /**
+   * Emits the entry `dir/key` and its ancestors. A file or special file is
+   * then only remembered as done: most entries are, and each costs little
+   * more than its name.
+   */
+  private emitEntry(dir: Node, key: string, node: Node, out: Rec[]): void {
+    if (node.emitted) return
+    this.emit(node, out)
+    if (node.kind === 'other') dir.children!.set(key, DONE)
   }
 
   /**
@@ -205,7 +216,7 @@ export class PathRecorder {
         dir = dir.parent ?? dir
         continue
       }
-      const node = this.child(dir, name, null)
+      const node = this.child(dir, name, name.toString('latin1'), null)
       if (isFailure(node)) return node
       if (node.kind === 'dir') {
         dir = node
@@ -264,10 +275,14 @@ export class PathRecorder {
       } else {
         const parent = this.resolveDir(start, names, budget)
         if (isFailure(parent)) return this.linkProblem(current, parent, out)
-        const node = this.child(parent.dir, last, null)
+        const key = last.toString('latin1')
+        const node = this.child(parent.dir, last, key, null)
         if (isFailure(node)) return this.linkProblem(current, node, out)
+        this.emitVia(parent.via, out)
+        this.emitEntry(parent.dir, key, node, out)
+        if (node.kind !== 'link') return
         next = node
-        via = parent.via
+        via = NO_VIA
       }
       this.emitVia(via, out)
       this.emit(next, out)
@@ -285,10 +300,10 @@ export class PathRecorder {
     let target: Buffer | null = null
     try {
       st = lstatSync(path, LSTAT)
-      if (st === undefined) return { code: 'ENOENT', at: Buffer.from(path) }
+      if (st === undefined) return { code: 'ENOENT', at: ownCopy(path) }
       if ((Number(st.mode) & S_IFMT) === S_IFLNK) target = readlinkSync(path, { encoding: 'buffer' })
     } catch (err) {
-      return { code: (err as NodeJS.ErrnoException).code ?? 'EIO', at: Buffer.from(path) }
+      return { code: (err as NodeJS.ErrnoException).code ?? 'EIO', at: ownCopy(path) }
     }
     const type = Number(st.mode) & S_IFMT
     const kind = type === S_IFDIR ? 'dir' : type === S_IFLNK ? 'link' : 'other'
@@ -296,11 +311,11 @@ export class PathRecorder {
     try {
       rec = describeEntry(path, st, this.names, target ?? undefined)
     } catch (err) {
-      return { code: 'EINVAL', at: Buffer.from(path), detail: (err as Error).message }
+      return { code: 'EINVAL', at: ownCopy(path), detail: (err as Error).message }
     }
-    // Directories and links are kept for the walk; their path is copied so
-    // it does not pin the picker's output chunk it may point into.
-    const node = newNode(kind, kind === 'other' ? path : Buffer.from(path), parent, rec)
+    // Directories and links are kept for the walk: their path gets memory of
+    // its own, not a view of the picker's output or a slice of a shared pool.
+    const node = newNode(kind, kind === 'other' ? path : ownCopy(path), parent, rec)
     node.target = target
     return node
   }
@@ -316,11 +331,6 @@ export class PathRecorder {
     node.emitted = true
     this.push(node.rec!, out)
     node.rec = null
-    if (node.kind === 'other') {
-      // Kept only to be recognised by name; its path may point into the input.
-      node.path = EMPTY
-      node.parent = null
-    }
   }
 
   private push(rec: EntryRecord, out: Rec[]): void {
@@ -361,6 +371,17 @@ export class PathRecorder {
       out.push(this.ctx.problem('error', `cannot follow symlink to ${target}: ${failure.detail ?? errnoText(failure.code)} at ${displayPath(failure.at)}`, { path: link.path, code: failure.code }))
     }
   }
+}
+
+/** What an emitted file or special file becomes in its directory's map. */
+const DONE: Node = {
+  kind: 'other', path: EMPTY, parent: null, rec: null, emitted: true, children: null, target: null, followed: false, resolved: null,
+}
+
+function ownCopy(bytes: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(bytes.length)
+  bytes.copy(copy)
+  return copy
 }
 
 function newNode(kind: Node['kind'], path: Buffer, parent: Node | null, rec: EntryRecord | null): Node {

@@ -116,8 +116,11 @@ t.test('records flow while the picker is still running', async (t) => {
 })
 
 t.test('| head -1: quiet, exit 0, pickers killed', async (t) => {
-  const pidFile = join(scratch(t), 'pid')
-  const dir = config(t, { '10-lots': `echo $$ > '${pidFile}'; find /usr -print0 2>/dev/null; exec sleep 1000` })
+  const data = scratch(t)
+  for (let i = 0; i < 300; i++) writeFileSync(join(data, `f${i}`), '')
+  const pidFile = join(data, 'pid')
+  // Prints its paths, then hangs: only being killed ends it.
+  const dir = config(t, { '10-lots': `echo $$ > '${pidFile}'; find '${data}' -print0; exec sleep 1000` })
   const result = await runProcess('bash', ['-c', `set -o pipefail; node '${BIN}' --config '${dir}' | head -1; echo "status=\${PIPESTATUS[0]}" >&2`], { timeoutMs: 30_000 })
   t.equal(result.signal, null, 'finished by itself')
   t.match(JSON.parse(result.stdout), { type: 'header', producer: 'sysbackup-pick' })

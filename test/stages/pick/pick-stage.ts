@@ -172,10 +172,16 @@ t.test('configuration errors: exit 2, one line naming what is wrong, no output',
   const nonExec = config(t, { '10-ok': 'true' })
   writeFileSync(join(nonExec, 'pickers.d/20-list'), '/etc/hosts\n')
   chmodSync(join(nonExec, 'pickers.d/20-list'), 0o644)
+  const withDir = config(t, { '10-ok': 'true' })
+  mkdirSync(join(withDir, 'pickers.d/20-subdir'))
+  const dangling = config(t, { '10-ok': 'true' })
+  symlinkSync('../missing-picker', join(dangling, 'pickers.d/20-gone'))
   const noPickers = config(t, {})
   rmSync(join(noPickers, 'pickers.d'), { recursive: true })
   const cases: [string, string[], RegExp][] = [
     ['non-executable picker', ['--config', nonExec], new RegExp(`^sysbackup-pick: ${join(nonExec, 'pickers.d/20-list')}: is not executable \\(mode 0644\\)`)],
+    ['directory in pickers.d', ['--config', withDir], new RegExp(`^sysbackup-pick: ${join(withDir, 'pickers.d/20-subdir')}: is a directory, not an executable file`)],
+    ['dangling symlink in pickers.d', ['--config', dangling], new RegExp(`^sysbackup-pick: ${join(dangling, 'pickers.d/20-gone')}: dangling symlink \\(its target \\.\\./missing-picker does not exist\\)`)],
     ['missing conf', ['--config', join(nonExec, 'nonexistent')], /^sysbackup-pick: .*nonexistent\/conf: missing configuration file\n/],
     ['missing pickers.d', ['--config', noPickers], /pickers\.d: no pickers directory/],
     ['bad conf', ['--config', config(t, {}, '[pickers]\ntimeout = soon\n')], /conf:2: \[pickers\] timeout: "soon" is not a number/],
