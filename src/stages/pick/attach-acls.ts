@@ -97,11 +97,19 @@ function isAclCandidate(rec: Rec): rec is EntryRecord {
 
 /** The paths of the batch's files, directories and specials, NUL-terminated; null when none. */
 function nulSeparatedPaths(batch: Rec[]): Buffer | null {
+  // UTF-8 paths are joined as one string and encoded once; the rare others are spliced in as bytes.
   const parts: Buffer[] = []
+  let text = ''
   for (const rec of batch) {
     if (!isAclCandidate(rec)) continue
-    parts.push(typeof rec.path === 'string' ? Buffer.from(rec.path + '\0') : Buffer.concat([Buffer.from(rec.pathB64!, 'base64'), NUL]))
+    if (typeof rec.path === 'string') {
+      text += rec.path + '\0'
+    } else {
+      parts.push(Buffer.from(text), Buffer.from(rec.pathB64!, 'base64'), NUL)
+      text = ''
+    }
   }
+  if (text !== '') parts.push(Buffer.from(text))
   return parts.length === 0 ? null : Buffer.concat(parts)
 }
 

@@ -98,6 +98,18 @@ t.test('a picker printing garbage: warnings, the run goes on, exit 0', async (t)
   t.match(trailer, { ok: true, counts: { missing: 4, warnings: 5, errors: 0 } })
 })
 
+t.test('a picker that cannot be run, and one printing an overlong line', async (t) => {
+  const dir = config(t, { '20-long': `printf '%05000d\\n' 0; echo "$CONF/data/etc/hosts"` })
+  writeFileSync(join(dir, 'pickers.d/10-badinterp'), '#!/nonexistent/interpreter\n', { mode: 0o755 })
+  const { status, records } = await run(['--config', dir])
+  t.equal(status, 1)
+  t.match(body(records).filter((r) => r.type === 'error' || r.type === 'warning'), [
+    { type: 'error', path: join(dir, 'pickers.d/10-badinterp'), code: 'ENOENT', message: 'cannot run picker: no such file or directory' },
+    { type: 'warning', message: `${join(dir, 'pickers.d/20-long')}: skipped a line longer than 4095 bytes: not a path` },
+  ])
+  t.ok(entries(records).some((r) => r.path === join(dir, 'data/etc/hosts')), 'the next path of that picker is kept')
+})
+
 t.test('a picker that never exits is killed by the timeout; what it printed is kept', async (t) => {
   const dir = config(t, {
     '10-hangs': 'echo "$CONF/data/etc/hosts"; sleep 1000',

@@ -160,6 +160,18 @@ t.test('symlink chains are recorded and followed to the final target', async (t)
   t.equal(ctx.counts.warnings, 0)
 })
 
+t.test('links to /, to . and to a directory named through ..', async (t) => {
+  const dir = t.testdir({ p: { q: {} }, r: { s: {} } })
+  symlinkSync('/', join(dir, 'p/q/toroot'))
+  symlinkSync('.', join(dir, 'p/q/here'))
+  symlinkSync('../../r/s/..', join(dir, 'p/q/up'))
+  const { add } = setup()
+  add(join(dir, 'p/q'))
+  t.same(typesAndPaths(add(join(dir, 'p/q/toroot'))), [`symlink ${join(dir, 'p/q/toroot')}`], '/ is not recorded')
+  t.same(typesAndPaths(add(join(dir, 'p/q/here'))), [`symlink ${join(dir, 'p/q/here')}`], 'its own directory, already recorded')
+  t.same(typesAndPaths(add(join(dir, 'p/q/up'))), [`symlink ${join(dir, 'p/q/up')}`, `dir ${join(dir, 'r')}`], '.. taken after s')
+})
+
 t.test('a dangling link: the link, then a warning', async (t) => {
   const dir = t.testdir({})
   symlinkSync('nowhere', join(dir, 'dangling'))
