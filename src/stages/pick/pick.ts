@@ -23,11 +23,6 @@ export interface PickPlan {
   /** Per picker; 0 for no limit. */
   timeoutSeconds: number
   env: NodeJS.ProcessEnv
-  /** Overrides for tests. */
-  graceMs?: number
-  aclBatchEntries?: number
-  aclBatchWaitMs?: number
-  names?: OwnerNames
 }
 
 const ROOT = Buffer.from('/')
@@ -44,15 +39,11 @@ export const PICK_COUNTERS = ['pickers', 'paths', 'entries', 'files', 'dirs', 's
 export function pick(ctx: StageContext, plan: PickPlan): AsyncGenerator<Rec> {
   // Present even when zero, so a reader of the trailer need not guess.
   for (const name of PICK_COUNTERS) ctx.count(name, 0)
-  return attachAcls(pickedRecords(ctx, plan), ctx, {
-    batchEntries: plan.aclBatchEntries ?? DEFAULT_ACL_OPTIONS.batchEntries,
-    batchWaitMs: plan.aclBatchWaitMs ?? DEFAULT_ACL_OPTIONS.batchWaitMs,
-    env: plan.env,
-  })
+  return attachAcls(pickedRecords(ctx, plan), ctx, { ...DEFAULT_ACL_OPTIONS, env: plan.env })
 }
 
 async function* pickedRecords(ctx: StageContext, plan: PickPlan): AsyncGenerator<Rec[]> {
-  const names = plan.names ?? new OwnerNames({ passwd: '/etc/passwd', group: '/etc/group', env: plan.env })
+  const names = new OwnerNames({ passwd: '/etc/passwd', group: '/etc/group', env: plan.env })
   const recorder = new PathRecorder(ctx, names)
   if (plan.pickers === null) {
     if (plan.input === undefined) throw new Error('pick: no pickers and no input')
@@ -69,7 +60,7 @@ async function* pickedRecords(ctx: StageContext, plan: PickPlan): AsyncGenerator
     ctx.count('pickers')
     const run = new PickerProcess(picker.path, {
       timeoutSeconds: plan.timeoutSeconds,
-      graceMs: plan.graceMs ?? KILL_GRACE_MS,
+      graceMs: KILL_GRACE_MS,
       env: plan.env,
       stderr: ctx.io.stderr,
       signal: ctx.signal,
