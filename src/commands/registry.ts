@@ -11,6 +11,7 @@ import type { StageSpec } from '../cli/stage.js'
  */
 export const STAGES: Record<string, () => Promise<StageSpec>> = {
   'sysbackup-hash': async () => (await import('../stages/hash/hash-stage.js')).hashStage,
+  'sysbackup-pick': async () => (await import('../stages/pick/pick-stage.js')).pickStage,
 }
 
 export const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {

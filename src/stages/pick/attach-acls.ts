@@ -1,0 +1,170 @@
+import type { StageContext } from '../../cli/stage.js'
+import type { EntryRecord, Rec } from '../../protocol/records.js'
+import { aclKey, findGetfacl, readAcls, type AclBatch } from './acl-reader.js'
+
+export interface AclOptions {
+  /** Entries per getfacl run at most. */
+  batchEntries: number
+  /**
+   * Longest a record waits for its batch to fill, in milliseconds, when
+   * the input is slow: a picker that prints a path a minute still gets its
+   * records out within this delay.
+   */
+  batchWaitMs: number
+  /** Environment for xargs and getfacl (PATH). */
+  env: NodeJS.ProcessEnv
+}
+
+export const DEFAULT_ACL_OPTIONS = { batchEntries: 5000, batchWaitMs: 200 } as const
+
+/** A function that reads the ACLs of NUL-separated paths (readAcls, or a test's). */
+export type AclLookup = (paths: Buffer, env: NodeJS.ProcessEnv, signal?: AbortSignal) => Promise<AclBatch>
+
+/**
+ * Adds `acl` and `defaultAcl` to the entry records of `chunks`, and yields
+ * every record, in order, one by one.
+ *
+ * Records are grouped into batches (see AclOptions); each batch costs one
+ * getfacl process, never one per file, and while getfacl reads one batch
+ * the next is being gathered, so the two run in parallel. Symlinks are not
+ * asked about (Linux has no ACLs on links, and getfacl would follow them).
+ *
+ * Without getfacl, one warning says ACLs are not being recorded, and the
+ * records pass through as they are.
+ */
+export async function* attachAcls(
+  chunks: AsyncIterable<Rec[]>,
+  ctx: StageContext,
+  options: AclOptions,
+  lookup: AclLookup = readAcls,
+): AsyncGenerator<Rec> {
+  let unavailable = findGetfacl(options.env) === null ? 'getfacl was not found on PATH' : undefined
+  if (unavailable !== undefined) {
+    yield notRecorded(ctx, unavailable)
+    for await (const chunk of chunks) yield* chunk
+    return
+  }
+
+  const withAcls = async (batch: Rec[]): Promise<Rec[]> => {
+    if (unavailable !== undefined || ctx.signal.aborted) return batch
+    const paths = nulSeparatedPaths(batch)
+    if (paths === null) return batch
+    const found = await lookup(paths, options.env, ctx.signal)
+    if (ctx.signal.aborted) return batch
+    if (found.unavailable !== undefined) {
+      unavailable = found.unavailable
+      return [notRecorded(ctx, unavailable), ...batch]
+    }
+    if (found.acls.size > 0) {
+      for (const rec of batch) {
+        if (!isAclCandidate(rec)) continue
+        const text = found.acls.get(typeof rec.path === 'string' ? rec.path : '\0' + rec.pathB64!)
+        if (text === undefined) continue
+        ctx.count('acls')
+        if (text.acl !== undefined) rec.acl = text.acl
+        if (text.defaultAcl !== undefined) rec.defaultAcl = text.defaultAcl
+      }
+    }
+    for (const problem of found.problems) batch.push(ctx.problem('warning', `ACL not read: ${problem}`))
+    return batch
+  }
+
+  const batches = batchRecords(chunks, options.batchEntries, options.batchWaitMs)[Symbol.asyncIterator]()
+  let next = batches.next()
+  try {
+    for (;;) {
+      const result = await next
+      if (result.done) break
+      const looking = withAcls(result.value)
+      looking.catch(() => {})
+      // Gather the next batch while getfacl reads this one.
+      next = batches.next()
+      next.catch(() => {})
+      yield* await looking
+    }
+  } finally {
+    void batches.return(undefined)
+  }
+}
+
+function notRecorded(ctx: StageContext, why: string): Rec {
+  return ctx.problem('warning', `POSIX ACLs are not being recorded: ${why} (install the acl package)`)
+}
+
+function isAclCandidate(rec: Rec): rec is EntryRecord {
+  return rec.type === 'file' || rec.type === 'dir' || rec.type === 'special'
+}
+
+/** The paths of the batch's files, directories and specials, NUL-terminated; null when none. */
+function nulSeparatedPaths(batch: Rec[]): Buffer | null {
+  // UTF-8 paths are joined as one string and encoded once; the rare others are spliced in as bytes.
+  const parts: Buffer[] = []
+  let text = ''
+  for (const rec of batch) {
+    if (!isAclCandidate(rec)) continue
+    if (typeof rec.path === 'string') {
+      text += rec.path + '\0'
+    } else {
+      parts.push(Buffer.from(text), Buffer.from(rec.pathB64!, 'base64'), NUL)
+      text = ''
+    }
+  }
+  if (text !== '') parts.push(Buffer.from(text))
+  return parts.length === 0 ? null : Buffer.concat(parts)
+}
+
+const NUL = Buffer.from([0])
+
+/**
+ * Regroups record chunks into batches of about `size` records. A batch is
+ * released when full, when the input ends, or when its first record has
+ * waited `waitMs` for the input to fill it.
+ */
+export async function* batchRecords(chunks: AsyncIterable<Rec[]>, size: number, waitMs: number): AsyncGenerator<Rec[]> {
+  const source = chunks[Symbol.asyncIterator]()
+  let batch: Rec[] = []
+  let startedAt = 0
+  try {
+    for (;;) {
+      const next = source.next()
+      let result: IteratorResult<Rec[]>
+      if (batch.length === 0) {
+        result = await next
+      } else {
+        const raced = await withDeadline(next, startedAt + waitMs - Date.now())
+        if (raced === TIMED_OUT) {
+          yield batch
+          batch = []
+          result = await next
+        } else {
+          result = raced
+        }
+      }
+      if (result.done) break
+      if (result.value.length === 0) continue
+      if (batch.length === 0) startedAt = Date.now()
+      for (const rec of result.value) batch.push(rec)
+      if (batch.length >= size) {
+        yield batch
+        batch = []
+      }
+    }
+    if (batch.length > 0) yield batch
+  } finally {
+    void source.return?.(undefined)
+  }
+}
+
+const TIMED_OUT = Symbol('timed out')
+
+/** `promise`'s value, or TIMED_OUT if it takes longer than `ms`. */
+async function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  if (ms <= 0) return Promise.race([promise, Promise.resolve(TIMED_OUT)])
+  let timer: NodeJS.Timeout | undefined
+  const deadline = new Promise<typeof TIMED_OUT>((resolve) => { timer = setTimeout(() => resolve(TIMED_OUT), ms) })
+  try {
+    return await Promise.race([promise, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}
