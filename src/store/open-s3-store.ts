@@ -16,7 +16,7 @@ const FALLBACK_REGION = 'us-east-1'
 
 /** Opens the configured bucket; `opts.endpoint` is already the effective `[s3] endpoint` or override. */
 export async function openS3Store(config: LoadedConfig, opts: OpenStoreOptions): Promise<S3Store> {
-  const access = awsAccess(config)
+  const access = opts.awsAccess ?? awsAccess(config)
   const region = access.region ?? await defaultRegion(access)
   const bucket = config.values.s3.bucket ?? await bucketFromExport(config, access, region, opts)
   const client = new S3Client({

@@ -10,6 +10,7 @@ import type { LoadedConfig } from '../config/load-config.js'
 import { LocalStore } from './local-store.js'
 import type { Store } from './store.js'
 import type { TransportSettings } from '../aws/transport.js'
+import type { AwsAccess } from '../aws/credentials.js'
 
 /** The `--store DIR` option, for every command that opens the store (one wording everywhere). */
 export const STORE_OPTION: OptionSpec = {
@@ -44,6 +45,12 @@ export interface OpenStoreOptions {
   pageSize?: number
   /** Retry and timeout overrides (see aws/transport.ts). */
   transport?: Partial<TransportSettings>
+  /**
+   * Who to be to AWS instead of what the `[aws]` section says: a restore
+   * with `--creds` passes the provider of its credentials package (an
+   * assumed restore role, renewed) and the package's region.
+   */
+  awsAccess?: AwsAccess
 }
 
 /**
@@ -53,8 +60,8 @@ export interface OpenStoreOptions {
  * CloudFormation export `[cloudformation] export` (default `backup-bucket`)
  * in `[cloudformation] region` (else the AWS region) names it.
  *
- * The S3 client takes its credentials from the `[aws]` section (see
- * aws/credentials.ts), its region from `[aws] region`, the profile or
+ * The S3 client takes its credentials from `opts.awsAccess`, else from the
+ * `[aws]` section (see aws/credentials.ts), its region from `[aws] region`, the profile or
  * AWS_REGION (us-east-1 when none is set, following S3's redirects to the
  * bucket's own region), its endpoint from `opts.endpoint`, `[s3] endpoint`
  * or AWS_ENDPOINT_URL, and `[s3] force_path_style`.

@@ -1,0 +1,79 @@
+import { createHash } from 'node:crypto'
+import type { FileHandle } from 'node:fs/promises'
+import { Transform } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { createGunzip } from 'node:zlib'
+import type { Store } from '../store/store.js'
+
+/** Where a file's content is: its key `content/<sha256>` and the version the manifest names. */
+export interface ContentRef {
+  key: string
+  /** The version the manifest names; the newest when absent. */
+  versionId?: string
+  /** The SHA-256 of the decoded content: the hash in the key. */
+  sha256: string
+}
+
+/** Content that is not what its key says: not written. */
+export class ContentMismatchError extends Error {
+  override name = 'ContentMismatchError'
+}
+
+export interface Fetched {
+  /** Decoded bytes written. */
+  bytes: number
+  /** Bytes transferred from the store (after any content encoding). */
+  transferred: number
+  gzip: boolean
+}
+
+/**
+ * Downloads one content object into `out` (an empty file open for
+ * writing), decoding gzip when the object's Content-Encoding or its
+ * `encoding` metadata says so, and hashing the decoded bytes as they are
+ * written. Throws ContentMismatchError when they do not hash to the key's
+ * SHA-256, or their number differs from the object's `size` metadata; the
+ * caller then discards the file. Store errors (NotFoundError for a missing
+ * key or version) propagate. Memory: one chunk in flight.
+ * Cost: one GetObject.
+ */
+export async function fetchContent(store: Store, ref: ContentRef, out: FileHandle, signal?: AbortSignal): Promise<Fetched> {
+  const { info, body } = await store.get(ref.key, ref.versionId)
+  const gzip = info.contentEncoding?.toLowerCase() === 'gzip' || info.metadata.encoding === 'gzip'
+  const hash = createHash('sha256')
+  let transferred = 0
+  let bytes = 0
+  const counter = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      transferred += chunk.length
+      done(null, chunk)
+    },
+  })
+  const write = async (source: AsyncIterable<Buffer>) => {
+    for await (const chunk of source) {
+      hash.update(chunk)
+      bytes += chunk.length
+      for (let done = 0; done < chunk.length;) done += (await out.write(chunk, done, chunk.length - done)).bytesWritten
+    }
+  }
+  const where = `${ref.key}${ref.versionId !== undefined ? ` (version ${ref.versionId})` : ''}`
+  try {
+    if (gzip) await pipeline(body, counter, createGunzip(), write, signal ? { signal } : {})
+    else await pipeline(body, counter, write, signal ? { signal } : {})
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (gzip && typeof code === 'string' && code.startsWith('Z_')) {
+      throw new ContentMismatchError(`${where} does not decode as the gzip its metadata says it is (${(err as Error).message})`)
+    }
+    throw err
+  }
+  const digest = hash.digest('hex')
+  if (digest !== ref.sha256) {
+    throw new ContentMismatchError(`${where} hashes to ${digest}, not ${ref.sha256}: content is not what its key says`)
+  }
+  const stated = info.metadata.size
+  if (stated !== undefined && /^\d+$/.test(stated) && Number(stated) !== bytes) {
+    throw new ContentMismatchError(`${where} decodes to ${bytes} bytes, not the ${stated} of its metadata`)
+  }
+  return { bytes, transferred, gzip }
+}

@@ -1,0 +1,102 @@
+import { createHash } from 'node:crypto'
+import { constants, type BigIntStats } from 'node:fs'
+import { link, open, rename, unlink, type FileHandle } from 'node:fs/promises'
+import type { Store } from '../store/store.js'
+import { setOwnerAndMode, type OwnerOutcome } from './entry-metadata.js'
+import { fetchContent, type ContentRef, type Fetched } from './fetch-content.js'
+import type { DirHandle } from './target-dirs.js'
+
+/** Prefix of the temporary names a restore writes under; see tempNameFor. */
+export const TEMP_PREFIX = '.sysbackup-restore-'
+
+const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW
+
+/**
+ * The temporary name a file is written under before it is renamed into
+ * place: fixed for a given name, so a rerun after a killed restore finds
+ * and replaces the leftover of the same entry rather than leaving it
+ * behind: `.sysbackup-restore-` and 16 hex digits of the name's SHA-256.
+ */
+export function tempNameFor(name: Buffer): Buffer {
+  return Buffer.from(TEMP_PREFIX + createHash('sha256').update(name).digest('hex').slice(0, 16))
+}
+
+/**
+ * Creates the temporary file for `name` in `dir` (mode 0600), with
+ * O_CREAT|O_EXCL|O_NOFOLLOW: nothing that is there is ever opened or
+ * followed. A leftover at that name (from an interrupted restore, or
+ * planted) is unlinked — unlink removes a symlink itself, never its
+ * target — and creation is tried once more.
+ */
+export async function createTemp(dir: DirHandle, name: Buffer): Promise<{ handle: FileHandle, temp: Buffer }> {
+  const temp = tempNameFor(name)
+  try {
+    return { handle: await open(dir.at(temp), CREATE_FLAGS, 0o600), temp }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    await unlink(dir.at(temp))
+    return { handle: await open(dir.at(temp), CREATE_FLAGS, 0o600), temp }
+  }
+}
+
+/** Removes a temporary file; nothing to do when it is gone. */
+export async function discardTemp(dir: DirHandle, temp: Buffer): Promise<void> {
+  await unlink(dir.at(temp)).catch(() => {})
+}
+
+export interface FileContent {
+  ref: ContentRef
+  uid: number
+  gid: number
+  mode: number
+}
+
+/**
+ * Writes one file: downloads and verifies its content into a temporary
+ * name in `dir`, sets owner, group and mode on the open descriptor, then
+ * renames it over `name` — atomically replacing whatever was there (a
+ * directory cannot be replaced: EISDIR). On any failure the temporary file
+ * is removed and nothing at `name` has changed.
+ */
+export async function writeFile(store: Store, dir: DirHandle, name: Buffer, content: FileContent, signal?: AbortSignal): Promise<{ fetched: Fetched, owner: OwnerOutcome, st: BigIntStats }> {
+  const { handle, temp } = await createTemp(dir, name)
+  let committed = false
+  try {
+    let fetched: Fetched
+    let owner: OwnerOutcome
+    let st: BigIntStats
+    try {
+      fetched = await fetchContent(store, content.ref, handle, signal)
+      owner = await setOwnerAndMode(handle, content.uid, content.gid, content.mode)
+      st = await handle.stat({ bigint: true })
+    } finally {
+      await handle.close()
+    }
+    await rename(dir.at(temp), dir.at(name))
+    committed = true
+    return { fetched, owner, st }
+  } finally {
+    if (!committed) await discardTemp(dir, temp)
+  }
+}
+
+/**
+ * Makes `name` in `dir` a hard link of the file at `fromName` in `fromDir`
+ * (link(2) never follows a symlink at the source). When `replace` is set,
+ * the link is made at the temporary name and renamed over what is there.
+ */
+export async function linkFile(fromDir: DirHandle, fromName: Buffer, dir: DirHandle, name: Buffer, replace: boolean): Promise<void> {
+  if (!replace) {
+    await link(fromDir.at(fromName), dir.at(name))
+    return
+  }
+  const temp = tempNameFor(name)
+  await unlink(dir.at(temp)).catch(() => {})
+  await link(fromDir.at(fromName), dir.at(temp))
+  try {
+    await rename(dir.at(temp), dir.at(name))
+  } catch (err) {
+    await discardTemp(dir, temp)
+    throw err
+  }
+}

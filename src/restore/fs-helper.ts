@@ -1,0 +1,185 @@
+import { spawn, type ChildProcessByStdio } from 'node:child_process'
+import { lutimes } from 'node:fs/promises'
+import type { Readable, Writable } from 'node:stream'
+
+/**
+ * The program of the helper: requests on stdin, NUL-separated fields
+ * `op id a b path` (op T: set times, a = atime and b = mtime in
+ * nanoseconds; op N: mknod, a = mode with type bits, b = rdev), one answer
+ * line per request on stdout, in order: `id 0` or `id ERRNO-NAME`. Nothing
+ * is ever followed: times are set with follow_symlinks=False
+ * (utimensat(AT_SYMLINK_NOFOLLOW)), and mknod never follows its last
+ * component.
+ */
+const HELPER_SOURCE = String.raw`
+import errno, os, sys
+inp = sys.stdin.buffer.raw
+out = sys.stdout.buffer
+out.write(b'ready\n'); out.flush()
+pending = b''
+while True:
+    chunk = inp.read(1 << 16)
+    if not chunk:
+        break
+    pending += chunk
+    fields = pending.split(b'\0')
+    pending = fields.pop()
+    # A request has five fields; keep an incomplete one for the next read.
+    whole = len(fields) - len(fields) % 5
+    pending = b'\0'.join(fields[whole:] + [pending])
+    answers = []
+    for i in range(0, whole, 5):
+        op, rid, a, b, path = fields[i:i + 5]
+        try:
+            if op == b'T':
+                os.utime(path, ns=(int(a), int(b)), follow_symlinks=False)
+            elif op == b'N':
+                os.mknod(path, int(a), int(b))
+            else:
+                raise OSError(errno.EINVAL, 'unknown request')
+            answers.append(rid + b' 0\n')
+        except OSError as e:
+            answers.append(rid + b' ' + errno.errorcode.get(e.errno, 'EIO').encode() + b'\n')
+        except (ValueError, OverflowError):
+            answers.append(rid + b' EINVAL\n')
+    out.write(b''.join(answers)); out.flush()
+`
+
+/** A failure the helper reported for one request: an errno name as `code`. */
+export class HelperError extends Error {
+  constructor(readonly code: string) {
+    super(code)
+  }
+}
+
+interface Pending {
+  id: number
+  resolve: () => void
+  reject: (err: Error) => void
+}
+
+/**
+ * What Node cannot do with full fidelity, done by one long-lived python3
+ * process: setting times to the nanosecond (Node's utimes takes double
+ * seconds, which near 1.7e9 s cannot hold most nanosecond values — checked:
+ * 998 of 1000 random values came back different) and creating FIFOs,
+ * sockets and device nodes (Node has no mknod). Requests are pipelined;
+ * each answer resolves its promise.
+ *
+ * Without python3 (`available` false, `unavailable` says why): times are
+ * set with Node's lutimes, exact to about a quarter microsecond, and mknod
+ * fails with HelperError ENOSYS.
+ *
+ * Paths are given as the child sees them (DirHandle.forChild), so the
+ * helper, too, resolves nothing on disk but the last component.
+ */
+export class FsHelper {
+  private readonly pending: Pending[] = []
+  private nextId = 1
+  private buffered = ''
+  private failed: Error | undefined
+
+  private constructor(
+    private readonly child: ChildProcessByStdio<Writable, Readable, null> | null,
+    readonly unavailable: string | undefined,
+  ) {
+    if (child === null) return
+    child.stdout.setEncoding('latin1')
+    child.stdout.on('data', (text: string) => this.onAnswers(text))
+    child.stdin.on('error', () => {})
+    child.on('exit', (code, signal) => this.fail(new HelperError(`the python3 helper ended (${signal ?? `status ${code}`})`)))
+  }
+
+  /** Starts the helper with `env` (PATH; credentials scrubbed by the caller). */
+  static async start(env: NodeJS.ProcessEnv): Promise<FsHelper> {
+    let child: ChildProcessByStdio<Writable, Readable, null>
+    try {
+      child = spawn('python3', ['-c', HELPER_SOURCE], { stdio: ['pipe', 'pipe', 'inherit'], env })
+    } catch (err) {
+      return new FsHelper(null, `python3 cannot be started: ${(err as Error).message}`)
+    }
+    const ready = await new Promise<string | null>((resolve) => {
+      let text = ''
+      const onData = (chunk: Buffer) => {
+        text += chunk.toString('latin1')
+        if (text.includes('\n')) { cleanup(); resolve(text.startsWith('ready\n') ? null : `python3 said ${JSON.stringify(text)}`) }
+      }
+      const onError = (err: NodeJS.ErrnoException) => { cleanup(); resolve(`python3 ${err.code === 'ENOENT' ? 'was not found on PATH' : `cannot be started: ${err.message}`}`) }
+      const onExit = (code: number | null) => { cleanup(); resolve(`python3 exited with status ${code}`) }
+      const cleanup = () => { child.stdout.off('data', onData); child.off('error', onError); child.off('exit', onExit) }
+      child.stdout.on('data', onData)
+      child.on('error', onError)
+      child.on('exit', onExit)
+    })
+    if (ready !== null) {
+      child.kill()
+      return new FsHelper(null, ready)
+    }
+    return new FsHelper(child, undefined)
+  }
+
+  get available(): boolean {
+    return this.child !== null
+  }
+
+  /**
+   * Sets the access and modification times of `path` (not following a
+   * symlink there), in nanoseconds since the epoch. Rejects with HelperError.
+   */
+  setTimes(path: Buffer, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
+    if (this.child === null) {
+      return lutimes(path, Number(atimeNs) / 1e9, Number(mtimeNs) / 1e9)
+        .catch((err: NodeJS.ErrnoException) => { throw new HelperError(err.code ?? 'EIO') })
+    }
+    return this.request('T', atimeNs.toString(), mtimeNs.toString(), path)
+  }
+
+  /** Creates a FIFO, socket or device node at `path`; `mode` includes the type bits. Rejects with HelperError. */
+  mknod(path: Buffer, mode: number, rdev: number): Promise<void> {
+    if (this.child === null) return Promise.reject(new HelperError('ENOSYS'))
+    return this.request('N', String(mode), String(rdev), path)
+  }
+
+  private request(op: string, a: string, b: string, path: Buffer): Promise<void> {
+    if (this.failed) return Promise.reject(this.failed)
+    const id = this.nextId++
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ id, resolve, reject })
+      this.child!.stdin.write(Buffer.concat([Buffer.from(`${op}\0${id}\0${a}\0${b}\0`), path, NUL]))
+    })
+  }
+
+  private onAnswers(text: string): void {
+    this.buffered += text
+    let newline: number
+    while ((newline = this.buffered.indexOf('\n')) >= 0) {
+      const line = this.buffered.slice(0, newline)
+      this.buffered = this.buffered.slice(newline + 1)
+      const [id, code] = line.split(' ')
+      const waiter = this.pending.shift()
+      if (waiter === undefined || String(waiter.id) !== id) {
+        this.fail(new HelperError(`the python3 helper answered out of turn: ${JSON.stringify(line)}`))
+        return
+      }
+      if (code === '0') waiter.resolve()
+      else waiter.reject(new HelperError(code ?? 'EIO'))
+    }
+  }
+
+  private fail(err: Error): void {
+    this.failed ??= err
+    for (const waiter of this.pending.splice(0)) waiter.reject(err)
+  }
+
+  /** Waits for every answer, then ends the helper. */
+  async close(): Promise<void> {
+    const child = this.child
+    if (child === null || child.exitCode !== null) return
+    await new Promise<void>((resolve) => {
+      child.once('exit', () => resolve())
+      child.stdin.end()
+    })
+  }
+}
+
+const NUL = Buffer.from([0])
