@@ -20,6 +20,8 @@ export const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {
   'create-resources': async () => (await import('./create-resources.js')).createResourcesCommand,
   'update-resources': async () => (await import('./update-resources.js')).updateResourcesCommand,
   'write-config': async () => (await import('./write-config.js')).writeConfigCommand,
+  'list': async () => (await import('./list.js')).listSubcommand,
+  'restore': async () => (await import('./restore.js')).restoreSubcommand,
 }
 
 /** Commands with a bin of their own that are not record stages (e.g. sysbackup-restore). */

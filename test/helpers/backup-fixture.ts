@@ -130,3 +130,10 @@ export async function storeSnapshot(store: Store, host: string, runTime: Date, n
     ...(restoreThrough !== undefined && { restoreThrough }), retainUntil: retainUntil.toISOString(),
   }
 }
+
+/** Picks and hashes everything under `source` (find -print0) and stores it as one backup. */
+export async function backupTree(store: Store, source: string, scratch: string, options: ManifestOptions): Promise<StoredManifest & { hashed: Rec[] }> {
+  const { execFileSync } = await import('node:child_process')
+  const hashed = await pickAndHash(execFileSync('find', [source, '-print0']), scratch)
+  return { ...await storeAndWriteManifest(store, hashed, options), hashed }
+}

@@ -1,0 +1,60 @@
+import t, { type Test } from 'tap'
+import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { open } from 'node:fs/promises'
+import { join } from 'node:path'
+import { gzipSync } from 'node:zlib'
+import { NotFoundError } from '../../src/store/errors.js'
+import { LocalStore } from '../../src/store/local-store.js'
+import { ContentMismatchError, fetchContent } from '../../src/restore/fetch-content.js'
+
+const lock = { lockMode: 'GOVERNANCE' as const, retainUntil: new Date(Date.now() + 86_400_000) }
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
+
+async function fetchInto(t: Test, store: LocalStore, ref: Parameters<typeof fetchContent>[1]) {
+  const path = join(t.testdirName, `out-${Math.random()}`)
+  const handle = await open(path, 'w')
+  try {
+    const result = await fetchContent(store, ref, handle)
+    return { result, bytes: readFileSync(path) }
+  } finally {
+    await handle.close()
+  }
+}
+
+t.test('identity and gzip content are written decoded and verified', async (t) => {
+  const store = LocalStore.open(join(t.testdir({}), 'store'), { create: true })
+  const text = Buffer.from('line of text\n'.repeat(1000))
+  const plain = await store.putBuffer(`content/${sha(text)}`, text, { ...lock, metadata: { sha256: sha(text), size: String(text.length), encoding: 'identity' } })
+  const viaPlain = await fetchInto(t, store, { key: `content/${sha(text)}`, versionId: plain.versionId, sha256: sha(text) })
+  t.same(viaPlain.bytes, text)
+  t.match(viaPlain.result, { bytes: text.length, transferred: text.length, gzip: false })
+  const zipped = gzipSync(text)
+  const gz = await store.putBuffer(`content/${sha(text)}`, zipped, { ...lock, contentEncoding: 'gzip', metadata: { sha256: sha(text), size: String(text.length), encoding: 'gzip' } })
+  const viaGzip = await fetchInto(t, store, { key: `content/${sha(text)}`, versionId: gz.versionId, sha256: sha(text) })
+  t.same(viaGzip.bytes, text)
+  t.match(viaGzip.result, { bytes: text.length, transferred: zipped.length, gzip: true })
+})
+
+t.test('content that does not hash to its key, or does not decode, or has the wrong size, is refused', async (t) => {
+  const store = LocalStore.open(join(t.testdir({}), 'store'), { create: true })
+  const good = Buffer.from('good content')
+  const key = `content/${sha(good)}`
+  const bad = await store.putBuffer(key, Buffer.from('tampered!!!!'), { ...lock, metadata: { sha256: sha(good), size: String(good.length), encoding: 'identity' } })
+  const err = await fetchInto(t, store, { key, versionId: bad.versionId, sha256: sha(good) }).then(() => null, (e: unknown) => e)
+  t.ok(err instanceof ContentMismatchError)
+  t.match((err as Error).message, new RegExp(`^${key} \\(version ${bad.versionId}\\) hashes to ${sha(Buffer.from('tampered!!!!'))}, not ${sha(good)}: content is not what its key says$`))
+  const notGzip = await store.putBuffer(key, good, { ...lock, contentEncoding: 'gzip', metadata: { encoding: 'gzip' } })
+  const err2 = await fetchInto(t, store, { key, versionId: notGzip.versionId, sha256: sha(good) }).then(() => null, (e: unknown) => e)
+  t.ok(err2 instanceof ContentMismatchError)
+  t.match((err2 as Error).message, /does not decode as the gzip its metadata says it is/)
+  const wrongSize = await store.putBuffer(key, good, { ...lock, metadata: { size: '999' } })
+  const err3 = await fetchInto(t, store, { key, versionId: wrongSize.versionId, sha256: sha(good) }).then(() => null, (e: unknown) => e)
+  t.match((err3 as Error).message, /decodes to 12 bytes, not the 999 of its metadata/)
+})
+
+t.test('a missing key or version is NotFoundError', async (t) => {
+  const store = LocalStore.open(join(t.testdir({}), 'store'), { create: true })
+  const err = await fetchInto(t, store, { key: `content/${'0'.repeat(64)}`, sha256: '0'.repeat(64) }).then(() => null, (e: unknown) => e)
+  t.ok(err instanceof NotFoundError)
+})

@@ -1,0 +1,59 @@
+import t from 'tap'
+import { lstatSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { FsHelper, HelperError } from '../../src/restore/fs-helper.js'
+
+const p = (path: string) => Buffer.from(path)
+
+t.test('times are set to the nanosecond, on a symlink itself, many at once', async (t) => {
+  const dir = t.testdir({ a: 'a', b: 'b' })
+  symlinkSync('a', join(dir, 'link'))
+  const helper = await FsHelper.start(process.env)
+  t.ok(helper.available, helper.unavailable ?? '')
+  const values = Array.from({ length: 200 }, (_, i) => 1_700_000_000_000_000_000n + BigInt(i) * 1_234_567_891n + 7n)
+  await Promise.all(values.map((ns, i) => helper.setTimes(p(join(dir, i % 2 ? 'a' : 'b')), ns, ns)))
+  await helper.setTimes(p(join(dir, 'a')), 1n, 1_600_000_000_123_456_789n)
+  await helper.setTimes(p(join(dir, 'link')), 5n, 1_500_000_000_987_654_321n)
+  t.equal(statSync(join(dir, 'a'), { bigint: true }).mtimeNs, 1_600_000_000_123_456_789n)
+  t.equal(statSync(join(dir, 'a'), { bigint: true }).atimeNs, 1n)
+  t.equal(lstatSync(join(dir, 'link'), { bigint: true }).mtimeNs, 1_500_000_000_987_654_321n, 'the link')
+  t.equal(statSync(join(dir, 'a'), { bigint: true }).mtimeNs, 1_600_000_000_123_456_789n, 'not its target')
+  await helper.close()
+})
+
+t.test('failures come back as errno names for their own request; the rest go on', async (t) => {
+  const dir = t.testdir({ a: 'a' })
+  const helper = await FsHelper.start(process.env)
+  const results = await Promise.allSettled([
+    helper.setTimes(p(join(dir, 'a')), 1n, 2n),
+    helper.setTimes(p(join(dir, 'missing')), 1n, 2n),
+    helper.mknod(p(join(dir, 'a')), 0o010600, 0),
+    helper.mknod(p(join(dir, 'fifo')), 0o010640, 0),
+  ])
+  t.same(results.map((r) => r.status === 'fulfilled' ? 'ok' : ((r as PromiseRejectedResult).reason as HelperError).code), ['ok', 'ENOENT', 'EEXIST', 'ok'])
+  t.ok(lstatSync(join(dir, 'fifo')).isFIFO())
+  await helper.close()
+})
+
+t.test('paths that are not UTF-8 reach the helper intact', async (t) => {
+  const dir = t.testdir({})
+  const name = Buffer.concat([p(dir + '/'), Buffer.from([0x66, 0xff, 0x0a, 0xe9])])
+  writeFileSync(name, 'x')
+  const helper = await FsHelper.start(process.env)
+  await helper.setTimes(name, 3n, 1_234_567_890_123_456_789n)
+  t.equal(lstatSync(name, { bigint: true }).mtimeNs, 1_234_567_890_123_456_789n)
+  await helper.close()
+})
+
+t.test('without python3: times to about a microsecond, and no special files', async (t) => {
+  const dir = t.testdir({ a: 'a' })
+  const helper = await FsHelper.start({ PATH: '/nonexistent' })
+  t.notOk(helper.available)
+  t.match(helper.unavailable, /python3 was not found on PATH/)
+  await helper.setTimes(p(join(dir, 'a')), 1n, 1_600_000_000_123_456_789n)
+  const got = statSync(join(dir, 'a'), { bigint: true }).mtimeNs
+  t.ok(got > 1_600_000_000_123_455_000n && got < 1_600_000_000_123_458_000n, `close to the value (${got})`)
+  const err = await helper.mknod(p(join(dir, 'f')), 0o010600, 0).then(() => null, (e: unknown) => e)
+  t.equal((err as HelperError).code, 'ENOSYS')
+  await helper.close()
+})
