@@ -14,7 +14,7 @@ import type { PathFilter } from './glob-filter.js'
 import { OwnerIds, SYSTEM_OWNER_SOURCES, type OwnerIdSources } from './owner-ids.js'
 import { restoreFile } from './restore-file.js'
 import { RESTORE_COUNTERS, restoreRecord } from './restore-record.js'
-import { EntryError, parseEntry, type RestoreEntry, type SymlinkEntry } from './restore-entry.js'
+import { EntryError, parseEntry, type DirEntry, type RestoreEntry, type SymlinkEntry } from './restore-entry.js'
 import { restoreSpecial } from './restore-special.js'
 import { restoreSymlink } from './restore-symlink.js'
 import { Restorer } from './restorer.js'
@@ -73,10 +73,16 @@ type Task = () => Promise<Rec[]>
 export async function* restoreManifest(run: RestoreRun): AsyncGenerator<Rec> {
   const { ctx } = run
   for (const name of RESTORE_COUNTERS) ctx.count(name, 0)
-  if (run.dryRun) {
-    yield* dryRun(run)
-    return
+  try {
+    yield* run.dryRun ? dryRun(run) : restore(run)
+  } finally {
+    // Every request of the run, the manifest's own GetObject included (the store is opened for this run).
+    for (const [api, n] of Object.entries(run.store?.requests.snapshot() ?? {})) ctx.count(`req.${api}`, n)
   }
+}
+
+async function* restore(run: RestoreRun): AsyncGenerator<Rec> {
+  const { ctx } = run
   await mkdir(run.target, { recursive: true, mode: 0o700 })
   const target = await TargetDirs.open(run.target)
   const helper = await FsHelper.start(run.childEnv)
@@ -92,7 +98,6 @@ export async function* restoreManifest(run: RestoreRun): AsyncGenerator<Rec> {
   })
   const symlinks: SymlinkEntry[] = []
   const snapshots: Rec[] = []
-  const requestsBefore = run.store?.requests.snapshot() ?? {}
   try {
     const tasks = entryTasks(run, r, symlinks, snapshots)
     for await (const recs of mapUnordered(tasks, Math.max(1, run.jobs), (task) => task())) {
@@ -128,14 +133,13 @@ export async function* restoreManifest(run: RestoreRun): AsyncGenerator<Rec> {
     await acls.flush().catch(() => {})
     await helper.close()
     await target.close()
-    for (const [api, n] of Object.entries(run.store?.requests.since(requestsBefore) ?? {})) ctx.count(`req.${api}`, n)
   }
 }
 
 /** Reads the manifest and turns each line into a task; directories are created here, in input order. */
 async function* entryTasks(run: RestoreRun, r: Restorer, symlinks: SymlinkEntry[], snapshots: Rec[]): AsyncGenerator<Task> {
   const { ctx } = run
-  for await (const entry of selectedEntries(run, snapshots)) {
+  for await (const entry of selectedEntries(run, snapshots, (dir) => r.dirs.noteUnselected(dir))) {
     if (ctx.signal.aborted) return
     if ('problems' in entry) {
       const recs = entry.problems
@@ -176,10 +180,12 @@ async function noteDirectory(r: Restorer, entry: RestoreEntry & { type: 'dir' })
 /**
  * The manifest's entries that the filter selects, parsed; lines and
  * entries that cannot be used become problem records. Snapshot records are
- * collected; everything else (header, trailer, the backup's log) is read
- * and not passed on.
+ * collected, and directories the filter leaves out are given to
+ * `unselectedDir` (their metadata serves if they must be created anyway);
+ * everything else (header, trailer, the backup's log) is read and not
+ * passed on.
  */
-async function* selectedEntries(run: RestoreRun, snapshots: Rec[]): AsyncGenerator<RestoreEntry | { problems: Rec[] }> {
+async function* selectedEntries(run: RestoreRun, snapshots: Rec[], unselectedDir?: (dir: DirEntry) => void): AsyncGenerator<RestoreEntry | { problems: Rec[] }> {
   const { ctx, input } = run
   for await (const line of input) {
     if (line.problem !== undefined) {
@@ -209,6 +215,7 @@ async function* selectedEntries(run: RestoreRun, snapshots: Rec[]): AsyncGenerat
     }
     if (!run.filter.selects(entry.path)) {
       ctx.count('filtered')
+      if (entry.type === 'dir') unselectedDir?.(entry)
       continue
     }
     ctx.count(entry.type === 'special' ? 'specials' : `${entry.type}s`)
