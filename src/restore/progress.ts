@@ -28,7 +28,7 @@ export class RestoreProgress {
   bytes = 0
   failed = 0
   private shown = false
-  private lastDraw = 0
+  private lastDraw = Number.NEGATIVE_INFINITY
   private nextMark: number
   /** Write messages here, not to the real stderr, so they do not collide with the progress line. */
   readonly stderr: Writable
