@@ -95,7 +95,8 @@ function table(rows: ManifestDetails[], chosen: ManifestListing | null): string 
     m.retainUntil !== undefined ? isoSeconds(m.retainUntil) : '-',
     m.key,
   ])
-  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)))
+  // The mark column keeps its width when nothing is marked, so the layout does not shift.
+  const widths = header.map((h, i) => Math.max(i === 0 ? 1 : h.length, ...cells.map((c) => c[i]!.length)))
   const right = new Set([4, 5])
   const line = (c: string[]) => c.map((v, i) => i === c.length - 1 ? v : right.has(i) ? v.padStart(widths[i]!) : v.padEnd(widths[i]!)).join('  ').trimEnd()
   return [line(header), ...cells.map(line)].join('\n') + '\n'
