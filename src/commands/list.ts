@@ -3,9 +3,10 @@ import type { CommandSpec } from '../cli/command.js'
 import { UsageError } from '../cli/errors.js'
 import { EXIT } from '../cli/exit-status.js'
 import type { CommandIO } from '../cli/stage.js'
-import { chooseFrom, thisHost } from '../manifests/choose-manifest.js'
+import { resolveHost, validHostName } from '../config/host.js'
+import { chooseFrom } from '../manifests/choose-manifest.js'
 import { describeManifests, listManifests, type ManifestDetails, type ManifestListing } from '../manifests/list-manifests.js'
-import { HOST_PATTERN, parseManifestKey } from '../manifests/manifest-key.js'
+import { parseManifestKey } from '../manifests/manifest-key.js'
 import { parseTimeOption } from '../manifests/parse-time.js'
 import { formatRecord } from '../protocol/write-records.js'
 import { humanBytes } from '../restore/progress.js'
@@ -16,7 +17,7 @@ import { openRestoreStore, STORE_ACCESS_OPTIONS, type RestoreStoreDeps } from '.
 const HEAD_CONCURRENCY = 8
 
 export interface ListCommandDeps extends RestoreStoreDeps {
-  /** Host name of this machine (default os.hostname()). */
+  /** Host name of this machine (default: [archive] host, else the system's). */
   host?: string
 }
 
@@ -45,19 +46,19 @@ export const listSubcommand = makeListCommand()
 async function list(args: ParsedArgs, io: CommandIO, deps: ListCommandDeps): Promise<number> {
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"`)
   const host = args.string('host')
-  if (host !== undefined && !HOST_PATTERN.test(host)) throw new UsageError(`option --host: "${host}" is not a host name (letters, digits, ".", "_", "-")`)
+  if (host !== undefined && !validHostName(host)) throw new UsageError(`option --host: "${host}" is not a host name (letters, digits, ".", "_", "-")`)
   const at = args.string('at') !== undefined ? parseTimeOption(args.string('at')!) : undefined
   const key = args.string('key')
   if (key !== undefined && (host !== undefined || at !== undefined)) throw new UsageError('--key names one manifest exactly: give it without --host and --at')
   if (key !== undefined && parseManifestKey(key) === null) throw new UsageError(`option --key: "${key}" is not a manifest key (manifests/HOST/YYYYMMDDTHHMMSSZ[.incomplete].ndjson.gz)`)
 
-  const { store } = await openRestoreStore(args, io, deps)
+  const { store, config } = await openRestoreStore(args, io, deps)
   const { manifests, strangers } = await listManifests(store, key !== undefined ? parseManifestKey(key)!.host : host)
   if (strangers.length > 0) {
     io.stderr.write(`s3-sysbackup list: warning: ${strangers.length} object(s) under manifests/ are not manifest keys and are not listed (first: ${strangers[0]})\n`)
   }
   const shown = manifests.filter((m) => (key === undefined || m.key === key) && (at === undefined || m.runTime.getTime() <= at.getTime()))
-  const chosen = chooseFrom(manifests, { ...(key !== undefined && { key }), ...(host !== undefined && { host }), ...(at !== undefined && { at }) }, deps.host ?? thisHost())
+  const chosen = chooseFrom(manifests, { ...(key !== undefined && { key }), ...(host !== undefined && { host }), ...(at !== undefined && { at }) }, deps.host ?? resolveHost(undefined, config))
   const details = await describeManifests(store, shown, HEAD_CONCURRENCY)
   if (args.flag('json')) {
     for (const m of details) io.stdout.write(formatRecord(jsonOf(m, m.key === chosen?.key)))

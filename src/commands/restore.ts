@@ -4,6 +4,7 @@ import type { CommandSpec } from '../cli/command.js'
 import { UsageError, describeError, exitStatusOf } from '../cli/errors.js'
 import { EXIT } from '../cli/exit-status.js'
 import { StageContext, type CommandIO } from '../cli/stage.js'
+import { resolveHost } from '../config/host.js'
 import { findManifest } from '../manifests/choose-manifest.js'
 import type { ManifestDetails } from '../manifests/list-manifests.js'
 import { openManifest } from '../manifests/read-manifest.js'
@@ -22,7 +23,7 @@ export interface RestoreCommandDeps extends RestoreStoreDeps {
   /** Asks yes/no questions (default: on the controlling terminal, when there is one). */
   confirm?: Confirm | null
   ownerSources?: Omit<OwnerIdSources, 'env'>
-  /** Host name of this machine, for the default choice. */
+  /** Host name of this machine, for the default choice (default: [archive] host, else the system's). */
   host?: string
 }
 
@@ -55,7 +56,7 @@ async function runRestore(args: ParsedArgs, io: CommandIO, deps: RestoreCommandD
   if (!dryRun && !yes && confirm === null) throw new UsageError('there is no terminal to confirm on: give --yes (or --dry-run to look first)')
 
   const access = await openRestoreStore(args, io, deps)
-  const chosen = await findManifest(access.store, choice, deps.host)
+  const chosen = await findManifest(access.store, choice, deps.host ?? resolveHost(undefined, access.config))
   io.stderr.write(plan(chosen, target, isRoot, args))
   if (!dryRun && !yes && !await confirm!(`Restore this backup into ${target}?`)) {
     io.stderr.write(`${NAME}: not confirmed: nothing was restored\n`)

@@ -1,22 +1,17 @@
-import { hostname } from 'node:os'
 import { UsageError } from '../cli/errors.js'
+import { validHostName } from '../config/host.js'
 import type { Store } from '../store/store.js'
 import { describeManifest, listManifests, type ManifestDetails, type ManifestListing } from './list-manifests.js'
-import { HOST_PATTERN, parseManifestKey } from './manifest-key.js'
+import { parseManifestKey } from './manifest-key.js'
 
 /** How a person names a backup: an exact key, or a host and a time. */
 export interface ManifestChoice {
   /** `--key`: exactly this manifest (complete or not). */
   key?: string
-  /** `--host`: whose backups (default: this machine's host name). */
+  /** `--host`: whose backups (default: this machine's, see config/host.ts resolveHost). */
   host?: string
   /** `--at`: the newest complete backup at or before this time (default: the newest). */
   at?: Date
-}
-
-/** The host name of this machine, as manifests are keyed by default. */
-export function thisHost(): string {
-  return hostname()
 }
 
 /**
@@ -44,7 +39,7 @@ export function chooseFrom(manifests: readonly ManifestListing[], choice: Manife
  * Cost: with `key`, one HeadObject; otherwise one ListObjectsV2 per 1000
  * manifests of the host, and one HeadObject.
  */
-export async function findManifest(store: Store, choice: ManifestChoice, defaultHost = thisHost()): Promise<ManifestDetails> {
+export async function findManifest(store: Store, choice: ManifestChoice, defaultHost: string): Promise<ManifestDetails> {
   if (choice.key !== undefined) {
     const info = parseManifestKey(choice.key)
     if (info === null) throw new UsageError(`option --key: "${choice.key}" is not a manifest key (manifests/HOST/YYYYMMDDTHHMMSSZ[.incomplete].ndjson.gz)`)
@@ -53,7 +48,7 @@ export async function findManifest(store: Store, choice: ManifestChoice, default
     return details
   }
   const host = choice.host ?? defaultHost
-  if (!HOST_PATTERN.test(host)) throw new UsageError(`option --host: "${host}" is not a host name (letters, digits, ".", "_", "-")`)
+  if (!validHostName(host)) throw new UsageError(`option --host: "${host}" is not a host name (letters, digits, ".", "_", "-")`)
   const { manifests } = await listManifests(store, host)
   const chosen = chooseFrom(manifests, { ...choice, host }, defaultHost)
   if (chosen === null) throw new UsageError(nothingFits(host, choice.at, manifests, store.id))

@@ -1,3 +1,5 @@
+import { keyTimestamp } from '../archive/run-time.js'
+
 /**
  * Manifest keys (LAYOUT-CONTRACT): `manifests/<host>/<YYYYMMDDTHHMMSSZ>.ndjson.gz`
  * for a complete run, `…/<stamp>.incomplete.ndjson.gz` for an incomplete
@@ -7,9 +9,6 @@
 
 /** Prefix of every manifest key. */
 export const MANIFEST_PREFIX = 'manifests/'
-
-/** A host name as the tools accept it. */
-export const HOST_PATTERN = /^[A-Za-z0-9._-]+$/
 
 const KEY_PATTERN = /^manifests\/([A-Za-z0-9._-]+)\/(\d{8}T\d{6}Z)(\.incomplete)?\.ndjson\.gz$/
 const STAMP_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/
@@ -35,7 +34,7 @@ export function parseManifestKey(key: string): ManifestKeyInfo | null {
 
 /** The key of the manifest of `host`'s run at `runTime`. */
 export function manifestKey(host: string, runTime: Date, complete: boolean): string {
-  return `${MANIFEST_PREFIX}${host}/${stampOf(runTime)}${complete ? '' : '.incomplete'}.ndjson.gz`
+  return `${MANIFEST_PREFIX}${host}/${keyTimestamp(runTime)}${complete ? '' : '.incomplete'}.ndjson.gz`
 }
 
 /** The prefix under which `host`'s manifests are (every host's when undefined). */
@@ -43,15 +42,10 @@ export function manifestPrefix(host?: string): string {
   return host === undefined ? MANIFEST_PREFIX : `${MANIFEST_PREFIX}${host}/`
 }
 
-/** `YYYYMMDDTHHMMSSZ` of a time (whole seconds, UTC). */
-export function stampOf(time: Date): string {
-  return time.toISOString().replace(/\.\d{3}Z$/, 'Z').replace(/[-:]/g, '')
-}
-
 /** The time of a `YYYYMMDDTHHMMSSZ` stamp, or null when it is not a valid one. */
 export function dateOfStamp(stamp: string): Date | null {
   const m = STAMP_PATTERN.exec(stamp)
   if (!m) return null
   const date = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}Z`)
-  return Number.isNaN(date.getTime()) || stampOf(date) !== stamp ? null : date
+  return Number.isNaN(date.getTime()) || keyTimestamp(date) !== stamp ? null : date
 }

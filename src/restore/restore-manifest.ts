@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises'
 import type { StageContext } from '../cli/stage.js'
 import type { ManifestReader } from '../manifests/read-manifest.js'
-import { stampOf } from '../manifests/manifest-key.js'
+import { keyTimestamp } from '../archive/run-time.js'
 import { isEntry, type Rec } from '../protocol/records.js'
 import type { Store } from '../store/store.js'
 import { mapUnordered } from '../util/concurrency.js'
@@ -246,7 +246,7 @@ function defaultSnapshotParts(input: ManifestReader): Buffer[] {
   const host = typeof header?.host === 'string' && /^[A-Za-z0-9._-]+$/.test(header.host) ? header.host : 'unknown-host'
   const time = typeof header?.runTime === 'string' ? header.runTime : header?.startedAt
   const date = typeof time === 'string' ? new Date(time) : new Date(NaN)
-  const stamp = Number.isNaN(date.getTime()) ? 'unknown-time' : stampOf(date)
+  const stamp = Number.isNaN(date.getTime()) ? 'unknown-time' : keyTimestamp(date)
   return ['var', 'backups', 's3-sysbackup', `${host}-${stamp}`].map((p) => Buffer.from(p))
 }
 

@@ -3,6 +3,7 @@ import type { ParsedArgs } from '../cli/args.js'
 import { UsageError } from '../cli/errors.js'
 import type { StageContext, StageSpec } from '../cli/stage.js'
 import { scrubbedEnvironment } from '../creds/child-environment.js'
+import { resolveHost } from '../config/host.js'
 import { findManifest } from '../manifests/choose-manifest.js'
 import { openManifest, ManifestReader } from '../manifests/read-manifest.js'
 import type { Rec } from '../protocol/records.js'
@@ -63,7 +64,7 @@ async function start(ctx: StageContext, args: ParsedArgs, deps: RestoreStageDeps
   if (!dryRun || choice !== null) access = await openRestoreStore(args, ctx.io, deps)
   let input: ManifestReader
   if (choice !== null) {
-    const chosen = await findManifest(access!.store, choice)
+    const chosen = await findManifest(access!.store, choice, resolveHost(undefined, access!.config))
     input = await openManifest(access!.store, chosen.key, chosen.versionId)
     ctx.headerFields.manifest = chosen.key
   } else {

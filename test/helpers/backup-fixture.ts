@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
-import { manifestKey, stampOf } from '../../src/manifests/manifest-key.js'
+import { keyTimestamp } from '../../src/archive/run-time.js'
+import { manifestKey } from '../../src/manifests/manifest-key.js'
 import { decodePath, pathBytes } from '../../src/protocol/path-codec.js'
 import type { Rec } from '../../src/protocol/records.js'
 import type { Store } from '../../src/store/store.js'
@@ -119,7 +120,7 @@ export async function writeManifest(store: Store, entries: Rec[], options: Manif
 /** Stores a snapshot's bytes as sysbackup-snap would, and returns its record. */
 export async function storeSnapshot(store: Store, host: string, runTime: Date, name: string, bytes: Buffer, restoreThrough?: string): Promise<Rec> {
   const retainUntil = new Date(runTime.getTime() + 14 * DAY_MS)
-  const key = `snapshots/${host}/${stampOf(runTime)}-${name}`
+  const key = `snapshots/${host}/${keyTimestamp(runTime)}-${name}`
   const sha256 = createHash('sha256').update(bytes).digest('hex')
   const { versionId } = await store.putBuffer(key, bytes, {
     lockMode: 'GOVERNANCE', retainUntil,
