@@ -22,14 +22,16 @@ export class ContentMismatchError extends Error {
 export interface Fetched {
   /** Decoded bytes written. */
   bytes: number
-  /** Bytes transferred from the store (after any content encoding). */
+  /** Bytes transferred from the store (after any content encoding); 0 when none was asked. */
   transferred: number
   gzip: boolean
+  /** Where the bytes came from: the store, a file restored earlier in this run, or nowhere (empty content). */
+  from: 'store' | 'local' | 'empty'
 }
 
 /**
  * Downloads one content object into `out` (an empty file open for
- * writing), decoding gzip when the object's Content-Encoding or its
+ * writing; written from offset 0), decoding gzip when the object's Content-Encoding or its
  * `encoding` metadata says so, and hashing the decoded bytes as they are
  * written. Throws ContentMismatchError when they do not hash to the key's
  * SHA-256, or their number differs from the object's `size` metadata; the
@@ -53,7 +55,7 @@ export async function fetchContent(store: Store, ref: ContentRef, out: FileHandl
     for await (const chunk of source) {
       hash.update(chunk)
       bytes += chunk.length
-      for (let done = 0; done < chunk.length;) done += (await out.write(chunk, done, chunk.length - done)).bytesWritten
+      for (let done = 0; done < chunk.length;) done += (await out.write(chunk, done, chunk.length - done, bytes - chunk.length + done)).bytesWritten
     }
   }
   const where = `${ref.key}${ref.versionId !== undefined ? ` (version ${ref.versionId})` : ''}`
@@ -75,5 +77,5 @@ export async function fetchContent(store: Store, ref: ContentRef, out: FileHandl
   if (stated !== undefined && /^\d+$/.test(stated) && Number(stated) !== bytes) {
     throw new ContentMismatchError(`${where} decodes to ${bytes} bytes, not the ${stated} of its metadata`)
   }
-  return { bytes, transferred, gzip }
+  return { bytes, transferred, gzip, from: 'store' }
 }

@@ -1,9 +1,8 @@
 import { createHash } from 'node:crypto'
 import { constants, type BigIntStats } from 'node:fs'
 import { link, open, rename, unlink, type FileHandle } from 'node:fs/promises'
-import type { Store } from '../store/store.js'
 import { setOwnerAndMode, type OwnerOutcome } from './entry-metadata.js'
-import { fetchContent, type ContentRef, type Fetched } from './fetch-content.js'
+import type { Fetched } from './fetch-content.js'
 import type { DirHandle } from './target-dirs.js'
 
 /** Prefix of the temporary names a restore writes under; see tempNameFor. */
@@ -44,37 +43,40 @@ export async function discardTemp(dir: DirHandle, temp: Buffer): Promise<void> {
   await unlink(dir.at(temp)).catch(() => {})
 }
 
-export interface FileContent {
-  ref: ContentRef
+/** Owner, group and mode a written file gets. */
+export interface FileOwner {
   uid: number
   gid: number
   mode: number
 }
 
+/** Fills an empty file open for writing with verified content (see content-source.ts), or throws. */
+export type Fill = (out: FileHandle) => Promise<Fetched>
+
 /**
- * Writes one file: downloads and verifies its content into a temporary
- * name in `dir`, sets owner, group and mode on the open descriptor, then
- * renames it over `name` — atomically replacing whatever was there (a
- * directory cannot be replaced: EISDIR). On any failure the temporary file
- * is removed and nothing at `name` has changed.
+ * Writes one file: `fill` writes and verifies its content into a
+ * temporary name in `dir`, owner, group and mode are set on the open
+ * descriptor, then it is renamed over `name` — atomically replacing
+ * whatever was there (a directory cannot be replaced: EISDIR). On any
+ * failure the temporary file is removed and nothing at `name` has changed.
  */
-export async function writeFile(store: Store, dir: DirHandle, name: Buffer, content: FileContent, signal?: AbortSignal): Promise<{ fetched: Fetched, owner: OwnerOutcome, st: BigIntStats }> {
+export async function writeFile(dir: DirHandle, name: Buffer, fill: Fill, owner: FileOwner): Promise<{ fetched: Fetched, owner: OwnerOutcome, st: BigIntStats }> {
   const { handle, temp } = await createTemp(dir, name)
   let committed = false
   try {
     let fetched: Fetched
-    let owner: OwnerOutcome
+    let ownerSet: OwnerOutcome
     let st: BigIntStats
     try {
-      fetched = await fetchContent(store, content.ref, handle, signal)
-      owner = await setOwnerAndMode(handle, content.uid, content.gid, content.mode)
+      fetched = await fill(handle)
+      ownerSet = await setOwnerAndMode(handle, owner.uid, owner.gid, owner.mode)
       st = await handle.stat({ bigint: true })
     } finally {
       await handle.close()
     }
     await rename(dir.at(temp), dir.at(name))
     committed = true
-    return { fetched, owner, st }
+    return { fetched, owner: ownerSet, st }
   } finally {
     if (!committed) await discardTemp(dir, temp)
   }

@@ -17,7 +17,7 @@ import type { Restorer } from './restorer.js'
  * entry's records. Only a StoreFatalError (the store refuses everything)
  * escapes.
  */
-export async function restoreFile(r: Restorer, entry: FileEntry, signal?: AbortSignal): Promise<Rec[]> {
+export async function restoreFile(r: Restorer, entry: FileEntry): Promise<Rec[]> {
   if (entry.parts.length === 0) return r.failed(entry, 'not restored: the target directory itself cannot be a file')
   const claim = entry.storageId !== undefined && entry.nlink > 1 ? r.links.claim(entry.storageId) : null
   let source: LinkSource | null = null
@@ -27,7 +27,7 @@ export async function restoreFile(r: Restorer, entry: FileEntry, signal?: AbortS
       // When the first of the group could not be restored, this one is written on its own.
       if (leader !== null) return await linkTo(r, entry, leader)
     }
-    const result = await writeEntry(r, entry, signal)
+    const result = await writeEntry(r, entry)
     source = result.source
     return result.recs
   } finally {
@@ -35,7 +35,7 @@ export async function restoreFile(r: Restorer, entry: FileEntry, signal?: AbortS
   }
 }
 
-async function writeEntry(r: Restorer, entry: FileEntry, signal?: AbortSignal): Promise<{ recs: Rec[], source: LinkSource | null }> {
+async function writeEntry(r: Restorer, entry: FileEntry): Promise<{ recs: Rec[], source: LinkSource | null }> {
   let dir
   try {
     dir = await r.parentOf(entry)
@@ -58,6 +58,7 @@ async function writeEntry(r: Restorer, entry: FileEntry, signal?: AbortSignal): 
         } finally {
           await handle.close()
         }
+        r.parts.content.remember(entry.content.sha256, entry.parts)
         const recs: Rec[] = [r.done(entry, 'skipped', { reason: 'already there with the same content' })]
         recs.push(...await r.times(dir, name, entry), ...await r.acl(dir, name, entry, existing.st))
         return { recs, source: { parts: entry.parts, st: existing.st } }
@@ -68,10 +69,12 @@ async function writeEntry(r: Restorer, entry: FileEntry, signal?: AbortSignal): 
     if (entry.content === undefined) {
       return { recs: r.failed(entry, 'not restored: the backup did not store its content (the entry has no "key")'), source: null }
     }
-    const { fetched, owner, st } = await writeFile(r.parts.store, dir, name, { ref: entry.content, uid, gid, mode: entry.mode }, signal)
+    const { fetched, owner, st } = await writeFile(dir, name, r.parts.content.fill(entry.content), { uid, gid, mode: entry.mode })
+    r.parts.content.remember(entry.content.sha256, entry.parts)
     r.owner(owner)
     r.count('bytesWritten', fetched.bytes)
     r.count('bytesDownloaded', fetched.transferred)
+    if (fetched.from === 'local') r.count('copiedLocally')
     const recs: Rec[] = [r.done(entry, action, { size: fetched.bytes })]
     recs.push(...await r.times(dir, name, entry), ...await r.acl(dir, name, entry, st))
     return { recs, source: { parts: entry.parts, st } }

@@ -6,6 +6,7 @@ import { isEntry, type Rec } from '../protocol/records.js'
 import type { Store } from '../store/store.js'
 import { mapUnordered } from '../util/concurrency.js'
 import { AclBatch } from './acl-batch.js'
+import { ContentSource } from './content-source.js'
 import type { Confirm } from './confirm.js'
 import { planEntry } from './dry-run.js'
 import { finishDirectories } from './finish-directories.js'
@@ -93,7 +94,7 @@ async function* restore(run: RestoreRun): AsyncGenerator<Rec> {
   const acls = new AclBatch({ env: run.childEnv, owners, onSet: () => ctx.count('aclsSet') })
   const now = run.now?.() ?? new Date()
   const r = new Restorer({
-    ctx, target, store: run.store!, owners, helper, acls, overwrite: run.overwrite,
+    ctx, target, store: run.store!, content: new ContentSource(run.store!, target, ctx.signal), owners, helper, acls, overwrite: run.overwrite,
     atimeNs: BigInt(now.getTime()) * 1_000_000n,
   })
   const symlinks: SymlinkEntry[] = []
@@ -153,7 +154,7 @@ async function* entryTasks(run: RestoreRun, r: Restorer, symlinks: SymlinkEntry[
         break
       }
       case 'file':
-        yield () => restoreFile(r, entry, ctx.signal)
+        yield () => restoreFile(r, entry)
         break
       case 'special':
         yield () => restoreSpecial(r, entry)

@@ -6,6 +6,7 @@ import type { Rec } from '../protocol/records.js'
 import type { Store } from '../store/store.js'
 import { errnoText } from '../util/errno-text.js'
 import type { AclBatch } from './acl-batch.js'
+import type { ContentSource } from './content-source.js'
 import { DirectoryPlan } from './directories.js'
 import type { OwnerOutcome } from './entry-metadata.js'
 import { HelperError, type FsHelper } from './fs-helper.js'
@@ -21,6 +22,8 @@ export interface RestorerParts {
   ctx: StageContext
   target: TargetDirs
   store: Store
+  /** Where file content comes from: nowhere (empty), an earlier file of this restore, or the store. */
+  content: ContentSource
   owners: OwnerIds
   helper: FsHelper
   acls: AclBatch

@@ -5,6 +5,7 @@ import { displayPath, encodePathField } from '../protocol/path-codec.js'
 import type { Rec } from '../protocol/records.js'
 import { StoreFatalError } from '../store/errors.js'
 import type { Confirm } from './confirm.js'
+import { fetchContent } from './fetch-content.js'
 import { writeFile } from './file-writer.js'
 import { hasContent, lookAt } from './on-disk.js'
 import type { RestoreRecord } from './restore-record.js'
@@ -91,7 +92,7 @@ async function* restoreOne(r: Restorer, snap: Rec, dir: DirHandle, options: Snap
       }
       const ref = { key: snap.key, sha256: snap.sha256, ...(typeof snap.versionId === 'string' && { versionId: snap.versionId }) }
       const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0, mode: 0o600 }
-      const { fetched } = await writeFile(r.parts.store, dir, nameBytes, { ref, ...owner }, r.ctx.signal)
+      const { fetched } = await writeFile(dir, nameBytes, (out) => fetchContent(r.parts.store, ref, out, r.ctx.signal), owner)
       r.count('bytesWritten', fetched.bytes)
       r.count('bytesDownloaded', fetched.transferred)
       if (existing !== null) action = 'replaced'
