@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process'
-import type { FileHandle } from 'node:fs/promises'
+import { closeSync } from 'node:fs'
 import { unescapeName } from '../stages/pick/acl-reader.js'
 import type { OwnerIds } from './owner-ids.js'
 
 /** One entry whose POSIX ACLs to set. */
 export interface AclItem {
   /** An O_PATH descriptor of the entry (see on-disk.ts pin); the batch closes it. */
-  handle: FileHandle
+  fd: number
   /** Extended access ACL, short text form as sysbackup-pick records it. */
   acl?: string
   /** Default ACL of a directory, short text form. */
@@ -72,7 +72,7 @@ export class AclBatch {
     const problem = (item.acl !== undefined ? aclProblem(item.acl, this.options.owners) : null)
       ?? (item.defaultAcl !== undefined ? aclProblem(item.defaultAcl, this.options.owners) : null)
     if (problem !== null) {
-      await item.handle.close()
+      closeSync(item.fd)
       item.failed(`ACL not restored: ${problem}`)
       return
     }
@@ -105,7 +105,7 @@ export class AclBatch {
         else item.failed(`ACL not restored: ${alone}`)
       }
     } finally {
-      await Promise.allSettled(batch.map((item) => item.handle.close()))
+      for (const item of batch) closeSync(item.fd)
     }
   }
 
@@ -135,7 +135,7 @@ export class AclBatch {
 function restoreBlock(item: AclItem): string {
   const access = item.acl !== undefined ? item.acl.split(',') : baseEntries(item.mode)
   const defaults = item.defaultAcl !== undefined ? item.defaultAcl.split(',').map((e) => `default:${e}`) : []
-  return `# file: /proc/${process.pid}/fd/${item.handle.fd}\n# flags: ${flags(item.mode)}\n${[...access, ...defaults].join('\n')}\n\n`
+  return `# file: /proc/${process.pid}/fd/${item.fd}\n# flags: ${flags(item.mode)}\n${[...access, ...defaults].join('\n')}\n\n`
 }
 
 /**

@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto'
-import { constants } from 'node:fs'
-import { open, type FileHandle } from 'node:fs/promises'
+import { closeSync, fstatSync, ftruncateSync, openSync } from 'node:fs'
 import type { Store } from '../store/store.js'
+import { readAt, writeAt } from './fd-io.js'
 import { fetchContent, type ContentRef, type Fetched } from './fetch-content.js'
 import type { Fill } from './file-writer.js'
+import { giveBuffer, READ_FLAGS, takeBuffer } from './on-disk.js'
 import type { TargetDirs } from './target-dirs.js'
 
 /** The SHA-256 of no bytes at all. */
@@ -37,7 +38,7 @@ export class ContentSource {
           return await this.copy(earlier, ref.sha256, out)
         } catch {
           this.written.delete(ref.sha256)
-          await out.truncate(0)
+          ftruncateSync(out, 0)
         }
       }
       return fetchContent(this.store, ref, out, this.signal)
@@ -52,30 +53,31 @@ export class ContentSource {
     if (this.written.size > REMEMBERED) this.written.delete(this.written.keys().next().value!)
   }
 
-  private async copy(parts: readonly Buffer[], sha256: string, out: FileHandle): Promise<Fetched> {
+  private async copy(parts: readonly Buffer[], sha256: string, out: number): Promise<Fetched> {
     const dir = await this.target.acquire(parts.slice(0, -1), null)
-    let input: FileHandle
+    let input: number
     try {
-      input = await open(dir.at(parts[parts.length - 1]!), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+      input = openSync(dir.at(parts[parts.length - 1]!), READ_FLAGS)
     } finally {
       this.target.release(dir)
     }
+    const buf = takeBuffer()
     try {
-      if (!(await input.stat()).isFile()) throw new Error('not a regular file')
+      if (!fstatSync(input).isFile()) throw new Error('not a regular file')
       const hash = createHash('sha256')
-      const buf = Buffer.allocUnsafe(1 << 20)
       let bytes = 0
       for (;;) {
-        const { bytesRead } = await input.read(buf, 0, buf.length, bytes)
-        if (bytesRead === 0) break
-        hash.update(buf.subarray(0, bytesRead))
-        for (let done = 0; done < bytesRead;) done += (await out.write(buf, done, bytesRead - done, bytes + done)).bytesWritten
-        bytes += bytesRead
+        const n = await readAt(input, buf, 0, buf.length, bytes)
+        if (n === 0) break
+        hash.update(buf.subarray(0, n))
+        await writeAt(out, buf.subarray(0, n), bytes)
+        bytes += n
       }
       if (hash.digest('hex') !== sha256) throw new Error('changed since it was restored')
       return { bytes, transferred: 0, gzip: false, from: 'local' }
     } finally {
-      await input.close()
+      giveBuffer(buf)
+      closeSync(input)
     }
   }
 }

@@ -47,7 +47,7 @@ async function whatIsAt(target: TargetDirs, parts: readonly Buffer[]): Promise<s
     throw err
   }
   try {
-    return (await lookAt(dir, parts[parts.length - 1]!))?.kind ?? null
+    return lookAt(dir, parts[parts.length - 1]!)?.kind ?? null
   } finally {
     target.release(dir)
   }

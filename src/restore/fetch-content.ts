@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto'
-import type { FileHandle } from 'node:fs/promises'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
 import type { Store } from '../store/store.js'
+import { writeAt } from './fd-io.js'
 
 /** Where a file's content is: its key `content/<sha256>` and the version the manifest names. */
 export interface ContentRef {
@@ -39,7 +39,7 @@ export interface Fetched {
  * key or version) propagate. Memory: one chunk in flight.
  * Cost: one GetObject.
  */
-export async function fetchContent(store: Store, ref: ContentRef, out: FileHandle, signal?: AbortSignal): Promise<Fetched> {
+export async function fetchContent(store: Store, ref: ContentRef, out: number, signal?: AbortSignal): Promise<Fetched> {
   const { info, body } = await store.get(ref.key, ref.versionId)
   const gzip = info.contentEncoding?.toLowerCase() === 'gzip' || info.metadata.encoding === 'gzip'
   const hash = createHash('sha256')
@@ -54,20 +54,26 @@ export async function fetchContent(store: Store, ref: ContentRef, out: FileHandl
   const write = async (source: AsyncIterable<Buffer>) => {
     for await (const chunk of source) {
       hash.update(chunk)
+      await writeAt(out, chunk, bytes)
       bytes += chunk.length
-      for (let done = 0; done < chunk.length;) done += (await out.write(chunk, done, chunk.length - done, bytes - chunk.length + done)).bytesWritten
     }
   }
   const where = `${ref.key}${ref.versionId !== undefined ? ` (version ${ref.versionId})` : ''}`
+  // An abort destroys the body (pipeline's own signal option costs an AbortError per call, even unused).
+  const onAbort = () => body.destroy(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'))
+  signal?.addEventListener('abort', onAbort, { once: true })
   try {
-    if (gzip) await pipeline(body, counter, createGunzip(), write, signal ? { signal } : {})
-    else await pipeline(body, counter, write, signal ? { signal } : {})
+    signal?.throwIfAborted()
+    if (gzip) await pipeline(body, counter, createGunzip(), write)
+    else await pipeline(body, counter, write)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (gzip && typeof code === 'string' && code.startsWith('Z_')) {
       throw new ContentMismatchError(`${where} does not decode as the gzip its metadata says it is (${(err as Error).message})`)
     }
     throw err
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
   }
   const digest = hash.digest('hex')
   if (digest !== ref.sha256) {

@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
-import { constants, type BigIntStats } from 'node:fs'
-import { link, open, rename, unlink, type FileHandle } from 'node:fs/promises'
+import { closeSync, constants, fstatSync, linkSync, openSync, renameSync, unlinkSync, type BigIntStats } from 'node:fs'
 import { setOwnerAndMode, type OwnerOutcome } from './entry-metadata.js'
 import type { Fetched } from './fetch-content.js'
 import type { DirHandle } from './target-dirs.js'
@@ -25,22 +24,26 @@ export function tempNameFor(name: Buffer): Buffer {
  * O_CREAT|O_EXCL|O_NOFOLLOW: nothing that is there is ever opened or
  * followed. A leftover at that name (from an interrupted restore, or
  * planted) is unlinked — unlink removes a symlink itself, never its
- * target — and creation is tried once more.
+ * target — and creation is tried once more. Returns the descriptor.
  */
-export async function createTemp(dir: DirHandle, name: Buffer): Promise<{ handle: FileHandle, temp: Buffer }> {
+export function createTemp(dir: DirHandle, name: Buffer): { fd: number, temp: Buffer } {
   const temp = tempNameFor(name)
   try {
-    return { handle: await open(dir.at(temp), CREATE_FLAGS, 0o600), temp }
+    return { fd: openSync(dir.at(temp), CREATE_FLAGS, 0o600), temp }
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
-    await unlink(dir.at(temp))
-    return { handle: await open(dir.at(temp), CREATE_FLAGS, 0o600), temp }
+    unlinkSync(dir.at(temp))
+    return { fd: openSync(dir.at(temp), CREATE_FLAGS, 0o600), temp }
   }
 }
 
 /** Removes a temporary file; nothing to do when it is gone. */
-export async function discardTemp(dir: DirHandle, temp: Buffer): Promise<void> {
-  await unlink(dir.at(temp)).catch(() => {})
+export function discardTemp(dir: DirHandle, temp: Buffer): void {
+  try {
+    unlinkSync(dir.at(temp))
+  } catch {
+    // gone already
+  }
 }
 
 /** Owner, group and mode a written file gets. */
@@ -50,8 +53,8 @@ export interface FileOwner {
   mode: number
 }
 
-/** Fills an empty file open for writing with verified content (see content-source.ts), or throws. */
-export type Fill = (out: FileHandle) => Promise<Fetched>
+/** Fills an empty file open for writing (a descriptor, written from offset 0) with verified content (see content-source.ts), or throws. */
+export type Fill = (out: number) => Promise<Fetched>
 
 /**
  * Writes one file: `fill` writes and verifies its content into a
@@ -61,24 +64,24 @@ export type Fill = (out: FileHandle) => Promise<Fetched>
  * failure the temporary file is removed and nothing at `name` has changed.
  */
 export async function writeFile(dir: DirHandle, name: Buffer, fill: Fill, owner: FileOwner): Promise<{ fetched: Fetched, owner: OwnerOutcome, st: BigIntStats }> {
-  const { handle, temp } = await createTemp(dir, name)
+  const { fd, temp } = createTemp(dir, name)
   let committed = false
   try {
     let fetched: Fetched
     let ownerSet: OwnerOutcome
     let st: BigIntStats
     try {
-      fetched = await fill(handle)
-      ownerSet = await setOwnerAndMode(handle, owner.uid, owner.gid, owner.mode)
-      st = await handle.stat({ bigint: true })
+      fetched = await fill(fd)
+      st = fstatSync(fd, { bigint: true })
+      ownerSet = setOwnerAndMode(fd, owner.uid, owner.gid, owner.mode, st)
     } finally {
-      await handle.close()
+      closeSync(fd)
     }
-    await rename(dir.at(temp), dir.at(name))
+    renameSync(dir.at(temp), dir.at(name))
     committed = true
     return { fetched, owner: ownerSet, st }
   } finally {
-    if (!committed) await discardTemp(dir, temp)
+    if (!committed) discardTemp(dir, temp)
   }
 }
 
@@ -87,18 +90,18 @@ export async function writeFile(dir: DirHandle, name: Buffer, fill: Fill, owner:
  * (link(2) never follows a symlink at the source). When `replace` is set,
  * the link is made at the temporary name and renamed over what is there.
  */
-export async function linkFile(fromDir: DirHandle, fromName: Buffer, dir: DirHandle, name: Buffer, replace: boolean): Promise<void> {
+export function linkFile(fromDir: DirHandle, fromName: Buffer, dir: DirHandle, name: Buffer, replace: boolean): void {
   if (!replace) {
-    await link(fromDir.at(fromName), dir.at(name))
+    linkSync(fromDir.at(fromName), dir.at(name))
     return
   }
   const temp = tempNameFor(name)
-  await unlink(dir.at(temp)).catch(() => {})
-  await link(fromDir.at(fromName), dir.at(temp))
+  discardTemp(dir, temp)
+  linkSync(fromDir.at(fromName), dir.at(temp))
   try {
-    await rename(dir.at(temp), dir.at(name))
+    renameSync(dir.at(temp), dir.at(name))
   } catch (err) {
-    await discardTemp(dir, temp)
+    discardTemp(dir, temp)
     throw err
   }
 }

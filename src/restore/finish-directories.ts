@@ -1,4 +1,4 @@
-import { chmod } from 'node:fs/promises'
+import { chmodSync, fstatSync } from 'node:fs'
 import type { Rec } from '../protocol/records.js'
 import { IMPLIED_DIR_MODE } from './directories.js'
 import { setOwnerAndMode } from './entry-metadata.js'
@@ -33,13 +33,13 @@ export async function* finishDirectories(r: Restorer): AsyncGenerator<Rec> {
     let release = true
     try {
       if (entry === undefined) {
-        await chmod(handle.self(), IMPLIED_DIR_MODE)
+        chmodSync(handle.self(), IMPLIED_DIR_MODE)
         r.count('dirsImplied')
         continue
       }
       const uid = r.parts.owners.uid(entry.user, entry.uid)
       const gid = r.parts.owners.gid(entry.group, entry.gid)
-      r.owner(await setOwnerAndMode(handle.self(), uid, gid, entry.mode))
+      r.owner(setOwnerAndMode(handle.self(), uid, gid, entry.mode, fstatSync(handle.fd, { bigint: true })))
       yield* await r.acl(handle, '.', entry)
       if (dir.entry !== undefined) yield r.done(dir.entry, 'dir')
       else r.count('dirsImplied')

@@ -75,6 +75,8 @@ interface Pending {
  */
 export class FsHelper {
   private readonly pending: Pending[] = []
+  /** Requests not yet written: they go out together, once per turn of the event loop (a pipe write and a wakeup of the helper each cost more than the request). */
+  private outgoing: Buffer[] = []
   private nextId = 1
   private buffered = ''
   private failed: Error | undefined
@@ -145,8 +147,15 @@ export class FsHelper {
     const id = this.nextId++
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ id, resolve, reject })
-      this.child!.stdin.write(Buffer.concat([Buffer.from(`${op}\0${id}\0${a}\0${b}\0`), path, NUL]))
+      if (this.outgoing.length === 0) setImmediate(() => this.flush())
+      this.outgoing.push(Buffer.from(`${op}\0${id}\0${a}\0${b}\0`), path, NUL)
     })
+  }
+
+  private flush(): void {
+    const requests = Buffer.concat(this.outgoing)
+    this.outgoing = []
+    if (this.failed === undefined) this.child!.stdin.write(requests)
   }
 
   private onAnswers(text: string): void {

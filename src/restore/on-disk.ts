@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { constants, type BigIntStats } from 'node:fs'
-import { lstat, open, type FileHandle } from 'node:fs/promises'
+import { closeSync, constants, fstatSync, lstatSync, openSync, type BigIntStats } from 'node:fs'
+import { readAt } from './fd-io.js'
 import type { DirHandle } from './target-dirs.js'
 import { PIN_FLAGS } from './target-dirs.js'
 
@@ -11,14 +11,9 @@ export interface OnDisk {
 }
 
 /** What is at `name` in `dir`, or null when nothing is. */
-export async function lookAt(dir: DirHandle, name: Buffer | string): Promise<OnDisk | null> {
-  try {
-    const st = await lstat(dir.at(name), { bigint: true })
-    return { kind: kindOf(st), st }
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
-    throw err
-  }
+export function lookAt(dir: DirHandle, name: Buffer | string): OnDisk | null {
+  const st = lstatSync(dir.at(name), { bigint: true, throwIfNoEntry: false })
+  return st === undefined ? null : { kind: kindOf(st), st }
 }
 
 export function kindOf(st: BigIntStats): OnDisk['kind'] {
@@ -31,55 +26,96 @@ export function kindOf(st: BigIntStats): OnDisk['kind'] {
   return 'block'
 }
 
+/** Flags to read a file that is there, without following a symlink or blocking on a FIFO. */
+export const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
+
 /**
- * Whether the regular file at `name` holds exactly `size` bytes hashing
- * to `sha256`. Opened with O_NOFOLLOW|O_NONBLOCK and checked with fstat,
- * so a symlink or FIFO put there is never read through.
+ * The regular file at `name`, open for reading (a descriptor), when it
+ * holds exactly `size` bytes hashing to `sha256` (and, with `expect`, is
+ * that very inode); else null. Opened with O_NOFOLLOW|O_NONBLOCK and
+ * checked with fstat, so a symlink or FIFO put there is never read
+ * through. The caller closes the descriptor (owner and mode can be set
+ * through it).
  */
-export async function hasContent(dir: DirHandle, name: Buffer, sha256: string, size: number): Promise<boolean> {
-  let handle: FileHandle
+export async function openIfSameContent(dir: DirHandle, name: Buffer, sha256: string, size: number, expect?: BigIntStats): Promise<number | null> {
+  let fd: number
   try {
-    handle = await open(dir.at(name), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+    fd = openSync(dir.at(name), READ_FLAGS)
   } catch {
-    return false
+    return null
   }
+  let same = false
   try {
-    const st = await handle.stat()
-    if (!st.isFile() || st.size !== size) return false
-    const hash = createHash('sha256')
-    const buf = Buffer.allocUnsafe(1 << 20)
-    for (;;) {
-      const { bytesRead } = await handle.read(buf, 0, buf.length, null)
-      if (bytesRead === 0) break
-      hash.update(buf.subarray(0, bytesRead))
-    }
-    return hash.digest('hex') === sha256
+    const st = fstatSync(fd, { bigint: true })
+    if (!st.isFile() || st.size !== BigInt(size)) return null
+    if (expect !== undefined && (st.ino !== expect.ino || st.dev !== expect.dev)) return null
+    same = await hashOf(fd, size) === sha256
+    return same ? fd : null
   } finally {
-    await handle.close()
+    if (!same) closeSync(fd)
   }
+}
+
+/** Whether the regular file at `name` holds exactly `size` bytes hashing to `sha256`. */
+export async function hasContent(dir: DirHandle, name: Buffer, sha256: string, size: number): Promise<boolean> {
+  const fd = await openIfSameContent(dir, name, sha256, size)
+  if (fd === null) return false
+  closeSync(fd)
+  return true
+}
+
+/** Read buffers kept for reuse: a restore reads many files, and a fresh 1 MiB buffer each is garbage. */
+const spare: Buffer[] = []
+const BUFFER_BYTES = 1 << 20
+
+/** A read buffer from the spares; give it back with giveBuffer. */
+export function takeBuffer(): Buffer {
+  return spare.pop() ?? Buffer.allocUnsafe(BUFFER_BYTES)
+}
+
+export function giveBuffer(buf: Buffer): void {
+  if (spare.length < 16) spare.push(buf)
+}
+
+/** SHA-256 (hex) of the first `size` bytes of an open file (all of it when it is that long). */
+async function hashOf(fd: number, size: number): Promise<string> {
+  const hash = createHash('sha256')
+  const buf = takeBuffer()
+  try {
+    for (let position = 0; ;) {
+      const n = await readAt(fd, buf, 0, Math.min(buf.length, Math.max(size - position, 1)), position)
+      if (n === 0) break
+      hash.update(buf.subarray(0, n))
+      position += n
+    }
+  } finally {
+    giveBuffer(buf)
+  }
+  return hash.digest('hex')
 }
 
 /**
  * An O_PATH descriptor of the entry at `name`, which is not a symlink
  * (ELOOP-like refusal otherwise) and, when `expect` is given, is that very
  * inode. Through `/proc/self/fd/N` it is changed without any path lookup.
+ * The caller closes it.
  */
-export async function pin(dir: DirHandle, name: Buffer | string, expect?: BigIntStats): Promise<FileHandle> {
-  const handle = await open(dir.at(name), PIN_FLAGS)
+export function pin(dir: DirHandle, name: Buffer | string, expect?: BigIntStats): { fd: number, st: BigIntStats } {
+  const fd = openSync(dir.at(name), PIN_FLAGS)
   try {
-    const st = await handle.stat({ bigint: true })
+    const st = fstatSync(fd, { bigint: true })
     if (st.isSymbolicLink()) throw Object.assign(new Error('is a symbolic link'), { code: 'ELOOP' })
     if (expect !== undefined && (st.ino !== expect.ino || st.dev !== expect.dev)) {
       throw Object.assign(new Error('was replaced while it was being restored'), { code: 'ESTALE' })
     }
-    return handle
+    return { fd, st }
   } catch (err) {
-    await handle.close()
+    closeSync(fd)
     throw err
   }
 }
 
 /** `/proc/self/fd/N` of a descriptor: the inode itself, for chmod and chown. */
-export function selfPath(handle: FileHandle): Buffer {
-  return Buffer.from(`/proc/self/fd/${handle.fd}`)
+export function selfPath(fd: number): Buffer {
+  return Buffer.from(`/proc/self/fd/${fd}`)
 }

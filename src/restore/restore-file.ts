@@ -1,10 +1,10 @@
-import { lstat } from 'node:fs/promises'
+import { closeSync, lstatSync } from 'node:fs'
 import type { Rec } from '../protocol/records.js'
 import { StoreFatalError } from '../store/errors.js'
 import { setOwnerAndMode } from './entry-metadata.js'
 import { linkFile, writeFile } from './file-writer.js'
 import type { LinkSource } from './hard-links.js'
-import { hasContent, lookAt, pin, selfPath } from './on-disk.js'
+import { hasContent, lookAt, openIfSameContent } from './on-disk.js'
 import type { FileEntry } from './restore-entry.js'
 import type { Restorer } from './restorer.js'
 
@@ -46,22 +46,25 @@ async function writeEntry(r: Restorer, entry: FileEntry): Promise<{ recs: Rec[],
   const uid = r.parts.owners.uid(entry.user, entry.uid)
   const gid = r.parts.owners.gid(entry.group, entry.gid)
   try {
-    const existing = await lookAt(dir, name)
+    const existing = lookAt(dir, name)
     let action: 'written' | 'replaced' = 'written'
     if (existing !== null) {
       if (existing.kind === 'dir') return { recs: r.failed(entry, 'not restored: a directory is in the way'), source: null }
-      if (existing.kind === 'file' && entry.content !== undefined && existing.st.size === BigInt(entry.contentSize)
-        && await hasContent(dir, name, entry.content.sha256, entry.contentSize)) {
-        const handle = await pin(dir, name, existing.st)
+      const same = existing.kind === 'file' && entry.content !== undefined && existing.st.size === BigInt(entry.contentSize)
+        ? await openIfSameContent(dir, name, entry.content.sha256, entry.contentSize, existing.st) : null
+      if (same !== null) {
+        // The metadata is set again only where it differs: a rerun over a complete restore changes nothing.
+        const st = existing.st
         try {
-          r.owner(await setOwnerAndMode(selfPath(handle), uid, gid, entry.mode))
+          r.owner(setOwnerAndMode(same, uid, gid, entry.mode, st))
         } finally {
-          await handle.close()
+          closeSync(same)
         }
-        r.parts.content.remember(entry.content.sha256, entry.parts)
+        r.parts.content.remember(entry.content!.sha256, entry.parts)
         const recs: Rec[] = [r.done(entry, 'skipped', { reason: 'already there with the same content' })]
-        recs.push(...await r.times(dir, name, entry), ...await r.acl(dir, name, entry, existing.st))
-        return { recs, source: { parts: entry.parts, st: existing.st } }
+        if (st.mtimeNs !== entry.mtimeNs) recs.push(...await r.times(dir, name, entry))
+        recs.push(...await r.acl(dir, name, entry, st))
+        return { recs, source: { parts: entry.parts, st } }
       }
       if (!r.parts.overwrite) return { recs: r.kept(entry, `a different ${existing.kind === 'file' ? 'file' : existing.kind} is there`), source: null }
       action = 'replaced'
@@ -100,7 +103,7 @@ async function linkTo(r: Restorer, entry: FileEntry, source: LinkSource): Promis
   const name = entry.parts[entry.parts.length - 1]!
   const fromName = source.parts[source.parts.length - 1]!
   try {
-    const existing = await lookAt(dir, name)
+    const existing = lookAt(dir, name)
     let replace = false
     if (existing !== null) {
       if (existing.st.ino === source.st.ino && existing.st.dev === source.st.dev) return [r.done(entry, 'skipped', { reason: 'already a link of its group' })]
@@ -111,8 +114,8 @@ async function linkTo(r: Restorer, entry: FileEntry, source: LinkSource): Promis
       if (!sameContent && !r.parts.overwrite) return r.kept(entry, `a different ${existing.kind} is there`)
       replace = true
     }
-    await linkFile(fromDir, fromName, dir, name, replace)
-    const made = await lstat(dir.at(name), { bigint: true })
+    linkFile(fromDir, fromName, dir, name, replace)
+    const made = lstatSync(dir.at(name), { bigint: true })
     if (made.ino !== source.st.ino || made.dev !== source.st.dev) {
       return r.failed(entry, 'not restored as a hard link: its first entry was replaced while the restore ran')
     }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { mkdir } from 'node:fs/promises'
 import type { StageContext } from '../cli/stage.js'
 import type { ManifestReader } from '../manifests/read-manifest.js'
@@ -64,8 +65,9 @@ type Task = () => Promise<Rec[]>
  *    content downloaded and verified before it is renamed into place;
  *    hard links are made as their first entry is restored.
  * 2. Symbolic links, once nothing more will be written beneath them.
- * 3. Directories, deepest first: owner, mode, ACLs, times.
- * 4. Snapshots, and their restore-through commands when allowed.
+ * 3. Snapshots, and their restore-through commands when allowed.
+ * 4. Directories, deepest first: owner, mode, ACLs, times (last, since
+ *    making anything in a directory changes its modification time).
  * Input need not be sorted (a jq-filtered manifest); sorted input only
  * keeps fewer directories open. Per-entry problems are records and the
  * restore goes on; only a store that refuses everything (StoreFatalError)
@@ -84,6 +86,8 @@ export async function* restoreManifest(run: RestoreRun): AsyncGenerator<Rec> {
 
 async function* restore(run: RestoreRun): AsyncGenerator<Rec> {
   const { ctx } = run
+  // Each download in flight listens for the abort.
+  setMaxListeners(run.jobs + 10, ctx.signal)
   await mkdir(run.target, { recursive: true, mode: 0o700 })
   const target = await TargetDirs.open(run.target)
   const helper = await FsHelper.start(run.childEnv)
@@ -111,9 +115,8 @@ async function* restore(run: RestoreRun): AsyncGenerator<Rec> {
       if (ctx.signal.aborted) return
       yield* await restoreSymlink(r, entry)
     }
-    yield* finishDirectories(r)
-    await acls.flush()
-    yield* r.drainLate()
+    // Snapshots before the directories are finished: making the snapshot directory
+    // changes the modification time of the restored directory it is made in.
     if (run.snapshots !== null && !ctx.signal.aborted) {
       const place = run.snapshots.dir !== undefined ? await TargetDirs.open(await mkdirP(run.snapshots.dir)) : target
       try {
@@ -130,6 +133,10 @@ async function* restore(run: RestoreRun): AsyncGenerator<Rec> {
     } else if (snapshots.length > 0) {
       yield ctx.problem('warning', `${snapshots.length} snapshot(s) not restored (--no-snapshots)`)
     }
+    if (ctx.signal.aborted) return
+    yield* finishDirectories(r)
+    await acls.flush()
+    yield* r.drainLate()
   } finally {
     await acls.flush().catch(() => {})
     await helper.close()

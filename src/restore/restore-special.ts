@@ -1,7 +1,7 @@
-import { rename, unlink } from 'node:fs/promises'
+import { closeSync, renameSync } from 'node:fs'
 import type { Rec } from '../protocol/records.js'
 import { setOwnerAndMode } from './entry-metadata.js'
-import { tempNameFor } from './file-writer.js'
+import { discardTemp, tempNameFor } from './file-writer.js'
 import { HelperError } from './fs-helper.js'
 import { lookAt, pin, selfPath, type OnDisk } from './on-disk.js'
 import type { SpecialEntry } from './restore-entry.js'
@@ -33,7 +33,7 @@ export async function restoreSpecial(r: Restorer, entry: SpecialEntry): Promise<
   }
   const name = entry.parts[entry.parts.length - 1]!
   try {
-    const existing = await lookAt(dir, name)
+    const existing = lookAt(dir, name)
     let action: 'written' | 'replaced' | 'skipped' = 'written'
     if (existing !== null) {
       if (sameNode(existing, entry)) action = 'skipped'
@@ -43,7 +43,7 @@ export async function restoreSpecial(r: Restorer, entry: SpecialEntry): Promise<
     }
     if (action !== 'skipped') {
       const at = action === 'replaced' ? tempNameFor(name) : name
-      if (action === 'replaced') await unlink(dir.at(at)).catch(() => {})
+      if (action === 'replaced') discardTemp(dir, at)
       try {
         await r.parts.helper.mknod(dir.forChild(at), TYPE_BITS[entry.kind] | 0o600, entry.rdev)
       } catch (err) {
@@ -52,15 +52,13 @@ export async function restoreSpecial(r: Restorer, entry: SpecialEntry): Promise<
         }
         throw err
       }
-      if (action === 'replaced') await rename(dir.at(at), dir.at(name))
+      if (action === 'replaced') renameSync(dir.at(at), dir.at(name))
     }
-    const handle = await pin(dir, name)
-    let st
+    const { fd, st } = pin(dir, name)
     try {
-      st = await handle.stat({ bigint: true })
-      r.owner(await setOwnerAndMode(selfPath(handle), r.parts.owners.uid(entry.user, entry.uid), r.parts.owners.gid(entry.group, entry.gid), entry.mode))
+      r.owner(setOwnerAndMode(selfPath(fd), r.parts.owners.uid(entry.user, entry.uid), r.parts.owners.gid(entry.group, entry.gid), entry.mode, st))
     } finally {
-      await handle.close()
+      closeSync(fd)
     }
     const recs: Rec[] = [r.done(entry, action, action === 'skipped' ? { reason: `already a ${entry.kind} there` } : {})]
     recs.push(...await r.times(dir, name, entry), ...await r.acl(dir, name, entry, st))

@@ -1,8 +1,8 @@
-import { readlink, rename, symlink, unlink } from 'node:fs/promises'
+import { readlinkSync, renameSync, symlinkSync } from 'node:fs'
 import { pathBytes } from '../protocol/path-codec.js'
 import type { Rec } from '../protocol/records.js'
 import { setSymlinkOwner } from './entry-metadata.js'
-import { tempNameFor } from './file-writer.js'
+import { discardTemp, tempNameFor } from './file-writer.js'
 import { lookAt } from './on-disk.js'
 import type { SymlinkEntry } from './restore-entry.js'
 import type { Restorer } from './restorer.js'
@@ -27,11 +27,11 @@ export async function restoreSymlink(r: Restorer, entry: SymlinkEntry): Promise<
   const name = entry.parts[entry.parts.length - 1]!
   const target = pathBytes(entry.target)
   try {
-    const existing = await lookAt(dir, name)
+    const existing = lookAt(dir, name)
     let action: 'symlinked' | 'replaced' | 'skipped' = 'symlinked'
     if (existing === null) {
-      await symlink(target, dir.at(name))
-    } else if (existing.kind === 'symlink' && (await readlink(dir.at(name), { encoding: 'buffer' })).equals(target)) {
+      symlinkSync(target, dir.at(name))
+    } else if (existing.kind === 'symlink' && readlinkSync(dir.at(name), { encoding: 'buffer' }).equals(target)) {
       action = 'skipped'
     } else if (existing.kind === 'dir') {
       return r.failed(entry, 'not restored: a directory is in the way')
@@ -39,12 +39,12 @@ export async function restoreSymlink(r: Restorer, entry: SymlinkEntry): Promise<
       return r.kept(entry, `a different ${existing.kind} is there`)
     } else {
       const temp = tempNameFor(name)
-      await unlink(dir.at(temp)).catch(() => {})
-      await symlink(target, dir.at(temp))
-      await rename(dir.at(temp), dir.at(name))
+      discardTemp(dir, temp)
+      symlinkSync(target, dir.at(temp))
+      renameSync(dir.at(temp), dir.at(name))
       action = 'replaced'
     }
-    r.owner(await setSymlinkOwner(dir.at(name), r.parts.owners.uid(entry.user, entry.uid), r.parts.owners.gid(entry.group, entry.gid)))
+    r.owner(setSymlinkOwner(dir.at(name), r.parts.owners.uid(entry.user, entry.uid), r.parts.owners.gid(entry.group, entry.gid)))
     const recs: Rec[] = [r.done(entry, action, action === 'skipped' ? { reason: 'already there with the same target' } : {})]
     recs.push(...await r.times(dir, name, entry))
     return recs

@@ -107,14 +107,14 @@ export class Restorer {
   /** Queues an entry's ACLs (when it has any) on the batch; `st` is the inode that was restored. */
   async acl(dir: DirHandle, name: Buffer | string, entry: RestoreEntry, st?: BigIntStats): Promise<Rec[]> {
     if (entry.acl === undefined && entry.defaultAcl === undefined) return []
-    let handle
+    let fd
     try {
-      handle = await pin(dir, name, st)
+      fd = pin(dir, name, st).fd
     } catch (err) {
       return [this.ctx.problem('error', `ACL not restored: ${describe(err)}`, { path: entry.path })]
     }
     await this.parts.acls.add({
-      handle,
+      fd,
       ...(entry.acl !== undefined && { acl: entry.acl }),
       ...(entry.defaultAcl !== undefined && { defaultAcl: entry.defaultAcl }),
       mode: entry.mode,

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process'
-import { constants } from 'node:fs'
-import { open } from 'node:fs/promises'
+import { closeSync, constants, openSync } from 'node:fs'
 import { displayPath, encodePathField } from '../protocol/path-codec.js'
 import type { Rec } from '../protocol/records.js'
 import { StoreFatalError } from '../store/errors.js'
@@ -77,7 +76,7 @@ async function* restoreOne(r: Restorer, snap: Rec, dir: DirHandle, options: Snap
   let size: number
   let action: RestoreRecord['action'] = 'written'
   try {
-    const existing = await lookAt(dir, nameBytes)
+    const existing = lookAt(dir, nameBytes)
     const expected = typeof snap.size === 'number' ? snap.size : undefined
     if (existing !== null && existing.kind === 'file' && (expected === undefined || existing.st.size === BigInt(expected))
       && await hasContent(dir, nameBytes, snap.sha256, Number(existing.st.size))) {
@@ -128,11 +127,11 @@ async function* restoreOne(r: Restorer, snap: Rec, dir: DirHandle, options: Snap
 
 /** Runs `command` by /bin/sh with the snapshot on stdin; its output goes to our stderr. Returns "exit status N" style text, or 0. */
 async function runRestoreThrough(r: Restorer, command: string, dir: DirHandle, name: Buffer, options: SnapshotOptions): Promise<0 | string> {
-  const input = await open(dir.at(name), constants.O_RDONLY | constants.O_NOFOLLOW)
+  const input = openSync(dir.at(name), constants.O_RDONLY | constants.O_NOFOLLOW)
   try {
     return await new Promise<0 | string>((resolve) => {
       const child = spawn('/bin/sh', ['-c', command], {
-        stdio: [input.fd, 'pipe', 'pipe'],
+        stdio: [input, 'pipe', 'pipe'],
         env: options.env,
         cwd: options.dirs.where(options.parts).toString(),
       })
@@ -142,7 +141,7 @@ async function runRestoreThrough(r: Restorer, command: string, dir: DirHandle, n
       child.on('close', (code, signal) => resolve(code === 0 ? 0 : signal !== null ? `killed by ${signal}` : `exit status ${code}`))
     })
   } finally {
-    await input.close()
+    closeSync(input)
   }
 }
 

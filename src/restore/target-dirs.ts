@@ -1,5 +1,5 @@
-import { constants } from 'node:fs'
-import { lstat, mkdir, open, realpath, type FileHandle } from 'node:fs/promises'
+import { closeSync, constants, lstatSync, mkdirSync, openSync } from 'node:fs'
+import { realpath } from 'node:fs/promises'
 import { displayPath } from '../protocol/path-codec.js'
 import { BoundaryError, componentsKey, joinUnder } from './target-path.js'
 
@@ -27,11 +27,7 @@ export class DirHandle {
   refs = 0
   /** Set once closed (evicted): an acquirer that waited for it opens it again. */
   closed = false
-  constructor(readonly key: string, readonly parts: readonly Buffer[], private readonly handle: FileHandle) {}
-
-  get fd(): number {
-    return this.handle.fd
-  }
+  constructor(readonly key: string, readonly parts: readonly Buffer[], readonly fd: number) {}
 
   /** A path reaching `name` in this directory, for this process (`/proc/self/fd/N/name`). */
   at(name: Buffer | string): Buffer {
@@ -48,9 +44,10 @@ export class DirHandle {
     return Buffer.from(`/proc/self/fd/${this.fd}`)
   }
 
-  close(): Promise<void> {
+  close(): void {
+    if (this.closed) return
     this.closed = true
-    return this.handle.close()
+    closeSync(this.fd)
   }
 }
 
@@ -87,8 +84,7 @@ export class TargetDirs {
    */
   static async open(dir: string): Promise<TargetDirs> {
     const root = await realpath(dir)
-    const handle = await open(root, O_PATH | constants.O_DIRECTORY)
-    return new TargetDirs(root, new DirHandle('', [], handle))
+    return new TargetDirs(root, new DirHandle('', [], openSync(root, O_PATH | constants.O_DIRECTORY)))
   }
 
   /** The target directory itself. Not to be released. */
@@ -140,8 +136,7 @@ export class TargetDirs {
     const parent = await this.acquire(parts.slice(0, -1), onMissing)
     const name = parts[parts.length - 1]!
     try {
-      const handle = await this.openChild(parent, name, parts, onMissing)
-      const dir = new DirHandle(key, parts, handle)
+      const dir = new DirHandle(key, parts, this.openChild(parent, name, parts, onMissing))
       this.cache.set(key, dir)
       this.evict()
       return dir
@@ -150,14 +145,14 @@ export class TargetDirs {
     }
   }
 
-  private async openChild(parent: DirHandle, name: Buffer, parts: readonly Buffer[], onMissing: OnMissing): Promise<FileHandle> {
+  private openChild(parent: DirHandle, name: Buffer, parts: readonly Buffer[], onMissing: OnMissing): number {
     try {
-      return await open(parent.at(name), DIR_FLAGS)
+      return openSync(parent.at(name), DIR_FLAGS)
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if (code === 'ENOENT' && onMissing !== null) {
         try {
-          await mkdir(parent.at(name), 0o700)
+          mkdirSync(parent.at(name), 0o700)
           onMissing(parts)
         } catch (mkdirErr) {
           // Made meanwhile by a concurrent task of this restore: open it below.
@@ -165,15 +160,15 @@ export class TargetDirs {
         }
         return this.openChild(parent, name, parts, null)
       }
-      if (code === 'ENOTDIR' || code === 'ELOOP') throw await this.notADirectory(parent, name, parts)
+      if (code === 'ENOTDIR' || code === 'ELOOP') throw this.notADirectory(parent, name, parts)
       throw err
     }
   }
 
-  private async notADirectory(parent: DirHandle, name: Buffer, parts: readonly Buffer[]): Promise<Error> {
+  private notADirectory(parent: DirHandle, name: Buffer, parts: readonly Buffer[]): Error {
     const where = displayPath(this.where(parts))
     try {
-      const st = await lstat(parent.at(name))
+      const st = lstatSync(parent.at(name))
       if (st.isSymbolicLink()) return new BoundaryError(`${where} is a symbolic link on disk; not followed`)
     } catch {
       // gone meanwhile: still not a directory we can use
@@ -188,14 +183,14 @@ export class TargetDirs {
       if (this.cache.size <= MAX_OPEN_DIRS) break
       if (handle.refs > 0) continue
       this.cache.delete(key)
-      handle.close().catch(() => {})
+      handle.close()
     }
   }
 
   /** Closes every directory. */
-  async close(): Promise<void> {
+  close(): void {
     const handles = [...this.cache.values(), this.rootHandle]
     this.cache.clear()
-    await Promise.allSettled(handles.map((h) => h.close()))
+    for (const handle of handles) handle.close()
   }
 }

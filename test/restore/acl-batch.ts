@@ -1,7 +1,7 @@
 import t from 'tap'
 import { execFileSync, spawnSync } from 'node:child_process'
 import { chmodSync, mkdirSync, statSync, writeFileSync } from 'node:fs'
-import { open } from 'node:fs/promises'
+import { openSync } from 'node:fs'
 import { join } from 'node:path'
 import { AclBatch, aclProblem } from '../../src/restore/acl-batch.js'
 import { OwnerIds } from '../../src/restore/owner-ids.js'
@@ -30,11 +30,11 @@ t.test('one setfacl sets many entries: access ACLs, a default ACL alone, modes w
   for (let i = 0; i < 20; i++) {
     writeFileSync(join(dir, `f${i}`), 'x')
     chmodSync(join(dir, `f${i}`), 0o640)
-    await batch.add({ handle: await open(join(dir, `f${i}`), PIN_FLAGS), acl: 'user::rw-,user:nobody:r--,group::r--,mask::r--,other::---', mode: 0o640, failed: (m) => failures.push(m) })
+    await batch.add({ fd: openSync(join(dir, `f${i}`), PIN_FLAGS), acl: 'user::rw-,user:nobody:r--,group::r--,mask::r--,other::---', mode: 0o640, failed: (m) => failures.push(m) })
   }
   mkdirSync(join(dir, 'shared'))
   chmodSync(join(dir, 'shared'), 0o2775)
-  await batch.add({ handle: await open(join(dir, 'shared'), PIN_FLAGS), defaultAcl: 'user::rwx,user:nobody:rwx,group::r-x,mask::rwx,other::r-x', mode: 0o2775, failed: (m) => failures.push(m) })
+  await batch.add({ fd: openSync(join(dir, 'shared'), PIN_FLAGS), defaultAcl: 'user::rwx,user:nobody:rwx,group::r-x,mask::rwx,other::r-x', mode: 0o2775, failed: (m) => failures.push(m) })
   await batch.flush()
   t.same(failures, [])
   t.equal(set, 21)
@@ -49,7 +49,7 @@ t.test('an unknown name is caught before setfacl; a failing entry is pinned on i
   const failures: Record<string, string> = {}
   const batch = new AclBatch({ env: process.env, owners })
   const add = async (name: string, acl: string, defaultAcl?: string) => batch.add({
-    handle: await open(join(dir, name), PIN_FLAGS), acl, ...(defaultAcl !== undefined && { defaultAcl }), mode: 0o644, failed: (m) => { failures[name] = m },
+    fd: openSync(join(dir, name), PIN_FLAGS), acl, ...(defaultAcl !== undefined && { defaultAcl }), mode: 0o644, failed: (m) => { failures[name] = m },
   })
   await add('a', 'user::rw-,user:no-such-user-here:r--,group::r--,mask::r--,other::r--')
   await add('b', 'user::rw-,user:nobody:r--,group::r--,mask::r--,other::r--')
@@ -73,7 +73,7 @@ t.test('without setfacl, every entry says so', async (t) => {
   const dir = t.testdir({ a: 'a' })
   const failures: string[] = []
   const batch = new AclBatch({ env: { PATH: '/nonexistent' }, owners })
-  await batch.add({ handle: await open(join(dir, 'a'), PIN_FLAGS), acl: 'user::rw-,user:nobody:r--,group::r--,mask::r--,other::r--', mode: 0o644, failed: (m) => failures.push(m) })
+  await batch.add({ fd: openSync(join(dir, 'a'), PIN_FLAGS), acl: 'user::rw-,user:nobody:r--,group::r--,mask::r--,other::r--', mode: 0o644, failed: (m) => failures.push(m) })
   await batch.flush()
   t.same(failures, ['ACL not restored: setfacl was not found on PATH (install the acl package)'])
 })

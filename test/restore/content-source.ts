@@ -1,7 +1,6 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
-import { open } from 'node:fs/promises'
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { runStage } from '../../src/cli/stage.js'
 import { ContentSource, EMPTY_SHA256 } from '../../src/restore/content-source.js'
@@ -37,15 +36,15 @@ t.test('a file changed since it was restored is not copied: the content comes fr
   const source = new ContentSource(store, target)
   source.remember(sha(content), [Buffer.from('first')])
   writeFileSync(join(dir, 'target/first'), 'changed by someone, and long enough\n')
-  const out = await open(join(dir, 'out'), 'w')
+  const out = openSync(join(dir, 'out'), 'w')
   const got = await source.fill({ key: `content/${sha(content)}`, versionId, sha256: sha(content) })(out)
-  await out.close()
+  closeSync(out)
   t.match(got, { from: 'store', bytes: content.length })
   t.same(readFileSync(join(dir, 'out')), content, 'exactly the content, nothing of the failed copy left')
   t.equal(store.requests.get('GetObject'), 1)
-  const empty = await open(join(dir, 'empty'), 'w')
+  const empty = openSync(join(dir, 'empty'), 'w')
   t.match(await source.fill({ key: `content/${EMPTY_SHA256}`, sha256: EMPTY_SHA256 })(empty), { from: 'empty', bytes: 0, transferred: 0 })
-  await empty.close()
+  closeSync(empty)
   t.equal(store.requests.get('GetObject'), 1, 'none for empty content')
-  await target.close()
+  target.close()
 })

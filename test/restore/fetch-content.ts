@@ -1,7 +1,6 @@
 import t, { type Test } from 'tap'
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { open } from 'node:fs/promises'
+import { closeSync, openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { NotFoundError } from '../../src/store/errors.js'
@@ -13,12 +12,12 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
 async function fetchInto(t: Test, store: LocalStore, ref: Parameters<typeof fetchContent>[1]) {
   const path = join(t.testdirName, `out-${Math.random()}`)
-  const handle = await open(path, 'w')
+  const fd = openSync(path, 'w')
   try {
-    const result = await fetchContent(store, ref, handle)
+    const result = await fetchContent(store, ref, fd)
     return { result, bytes: readFileSync(path) }
   } finally {
-    await handle.close()
+    closeSync(fd)
   }
 }
 

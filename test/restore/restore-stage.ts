@@ -143,7 +143,8 @@ t.test('snapshots: downloaded; restore-through run with the snapshot on stdin on
   const dump = Buffer.from('CREATE TABLE t (x int);\n')
   const snap = await storeSnapshot(store, 'db1', RUN, 'pgdump', dump, 'cat > "$OUT/received"; env > "$OUT/env"')
   const plain = await storeSnapshot(store, 'db1', RUN, 'notes', Buffer.from('no command'))
-  const manifest = await writeManifest(store, [], { host: 'db1', runTime: RUN, snapshots: [snap, plain] })
+  const backupsDir = { type: 'dir', path: '/var/backups', mode: '0755', uid: 0, gid: 0, mtimeNs: '1600000000123456789', ctimeNs: '1', storageId: '1:9', nlink: 2 }
+  const manifest = await writeManifest(store, [backupsDir], { host: 'db1', runTime: RUN, snapshots: [snap, plain] })
   const out = join(base, 'out')
   mkdirSync(out)
   const env = { OUT: out, AWS_SECRET_ACCESS_KEY: 'very-secret-key-value', AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_REGION: 'eu-west-1' }
@@ -156,6 +157,7 @@ t.test('snapshots: downloaded; restore-through run with the snapshot on stdin on
   t.equal(lstatSync(join(dir, 'pgdump')).mode & 0o777, 0o600)
   t.equal(lstatSync(dir).mode & 0o777, 0o700)
   t.notOk(existsSync(join(out, 'received')), 'not run without --yes or a terminal')
+  t.equal(lstatSync(join(target, 'var/backups'), { bigint: true }).mtimeNs, 1600000000123456789n, 'the restored directory the snapshots went into keeps its time')
   t.match(restores(notRun.records()).find((r) => r.name === 'pgdump'), { entry: 'snapshot', action: 'written', to: join(dir, 'pgdump'), size: dump.length, restoreThrough: 'not-run' })
   t.match(restores(notRun.records()).find((r) => r.name === 'notes'), { action: 'written' })
   t.notOk('restoreThrough' in restores(notRun.records()).find((r) => r.name === 'notes')!)
