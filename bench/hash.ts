@@ -20,7 +20,7 @@ import { encodePath, encodePathField } from '../src/protocol/path-codec.js'
 import type { Rec } from '../src/protocol/records.js'
 import { FilesCache } from '../src/stages/hash/files-cache.js'
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url))
+import { ROOT } from './lib/root.js'
 const argv = minimist(process.argv.slice(2), { string: ['mktree', 'jobs-sweep'], boolean: ['keep'] })
 const FILES = Number(argv.files ?? 20_000)
 const MKTREE = String(argv.mktree ?? '/work/shared/bench/mktree.py')

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..')
+import { ROOT } from './lib/root.js'
 const BIN = join(ROOT, 'bin/sysbackup-pick.js')
 const MKTREE = '/work/shared/bench/mktree.py'
 

@@ -15,6 +15,7 @@ export const STAGES: Record<string, () => Promise<StageSpec>> = {
 }
 
 export const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {
+  archive: async () => (await import('./archive.js')).archiveCommand,
   'pack-creds': async () => (await import('./pack-creds.js')).packCredsSubcommand,
   'create-resources': async () => (await import('./create-resources.js')).createResourcesCommand,
   'update-resources': async () => (await import('./update-resources.js')).updateResourcesCommand,

@@ -51,6 +51,10 @@ export const SCHEMA = {
   state: {
     dir: { kind: 'path', default: DEFAULT_STATE_DIR, help: 'directory for caches (files cache, known content versions); deleting it changes only cost' },
   },
+  archive: {
+    host: { kind: 'string', help: 'the name manifests and snapshots of this machine are stored under (default: the host name)' },
+    lock_wait: { kind: 'number', default: 0, min: 0, help: 'seconds an archive run waits for another run on this machine to finish before giving up' },
+  },
   pickers: {
     timeout: { kind: 'number', default: 600, min: 0, help: 'seconds a picker may run before it is killed and reported' },
   },

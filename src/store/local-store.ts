@@ -32,7 +32,6 @@
  * estimates and request-count tests mean the same on both stores.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { createRequire } from 'node:module'
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync, type Dirent } from 'node:fs'
 import { link, mkdir, open, readFile, rename, rmdir, unlink } from 'node:fs/promises'
 import { join, resolve } from 'node:path'
@@ -42,6 +41,7 @@ import { DEFAULT_PART_SIZE, partCount } from './parts.js'
 import { RequestCounter } from './request-counter.js'
 import type { LatestInfo, LockMode, ObjectInfo, PutOptions, PutStreamOptions, Retention, Store, VersionInfo } from './store.js'
 import { checkKey, checkPutOptions, retentionChange } from './validate.js'
+import { flock } from '../util/flock.js'
 
 /** Name of the marker file in a store's directory. */
 export const STORE_MARKER = '.s3-sysbackup-store'
@@ -416,31 +416,14 @@ export class LocalStore implements Store {
       throw err
     }
     try {
-      await lockExclusive(handle.fd)
+      const lock = await flock(handle.fd, 'exclusive', Infinity)
+      if (!lock.locked) throw new Error(`flock ${this.location(key)} ${versionId}: ${lock.code}`)
       const meta = await this.readMeta(dir, versionId)
       if (meta === null) throw notFound()
       await fn(meta)
     } finally {
       await handle.close()
     }
-  }
-}
-
-const { flock: flockCallback } = createRequire(import.meta.url)('fs-ext') as {
-  flock(fd: number, flags: 'exnb' | 'un', callback: (err: NodeJS.ErrnoException | null) => void): void
-}
-
-/**
- * Takes an exclusive flock(2) on `fd`, polling without blocking: a blocking
- * flock would hold a libuv worker thread, and a few waiters could then
- * starve the holder of the threads it needs to finish and unlock.
- */
-async function lockExclusive(fd: number): Promise<void> {
-  for (let wait = 1; ; wait = Math.min(wait * 2, 50)) {
-    const err = await new Promise<NodeJS.ErrnoException | null>((resolve) => flockCallback(fd, 'exnb', resolve))
-    if (err === null) return
-    if (err.code !== 'EAGAIN' && err.code !== 'EWOULDBLOCK') throw err
-    await new Promise((resolve) => setTimeout(resolve, wait))
   }
 }
 

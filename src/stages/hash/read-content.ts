@@ -3,7 +3,7 @@ import { constants, type BigIntStats, type Stats } from 'node:fs'
 import { lstat, open, type FileHandle } from 'node:fs/promises'
 import type { FsPath } from '../../protocol/path-codec.js'
 import { GZIP_SAMPLE_BYTES, gzipPays } from './gzip-decision.js'
-import { sharedLock, type LockOutcome } from './shared-lock.js'
+import { flock, type LockOutcome } from '../../util/flock.js'
 
 /** Content read to its end, with what is known about how it was read. */
 export interface ContentRead {
@@ -119,7 +119,7 @@ async function openNoAtime(path: FsPath): Promise<FileHandle> {
 }
 
 async function readOpen(handle: FileHandle, opened: BigIntStats, options: ReadOptions): Promise<ReadOutcome> {
-  const lock = await sharedLock(handle.fd, options.lockTimeoutMs, options.signal)
+  const lock = await flock(handle.fd, 'shared', options.lockTimeoutMs, options.signal)
   if (!lock.locked && lock.code === 'ABORTED') return { kind: 'aborted' }
   const nowNs = options.nowNs ?? wallClockNs
   const startedNs = nowNs()

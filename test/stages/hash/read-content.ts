@@ -5,7 +5,6 @@ import { mkdirSync, openSync, closeSync, symlinkSync, writeFileSync } from 'node
 import { join } from 'node:path'
 import { entropyBitsPerByte, GZIP_MIN_BYTES, GZIP_PROBE_BYTES, GZIP_PROBE_MAX_ENTROPY, GZIP_SAMPLE_BYTES, gzipPays } from '../../../src/stages/hash/gzip-decision.js'
 import { openRegular, readContent, type ContentRead, type ReadOutcome } from '../../../src/stages/hash/read-content.js'
-import { sharedLock } from '../../../src/stages/hash/shared-lock.js'
 import { holdExclusiveLock, textOf } from '../../helpers/files.js'
 
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
@@ -143,18 +142,6 @@ t.test('a lock released while waiting is taken', async (t) => {
   await holdExclusiveLock(t, path, 0.4)
   const r = asRead(t, await read(path, 10_000))
   t.same(r.lock, { locked: true, waited: true })
-})
-
-t.test('sharedLock: lock timeout 0 tries once; an abort stops the wait', async (t) => {
-  const path = join(t.testdir({ f: 'x' }), 'f')
-  const release = await holdExclusiveLock(t, path, 5)
-  const fd = openSync(path, 'r')
-  t.same(await sharedLock(fd, 0), { locked: false, code: 'EWOULDBLOCK' })
-  const controller = new AbortController()
-  setTimeout(() => controller.abort(), 50)
-  t.same(await sharedLock(fd, 60_000, controller.signal), { locked: false, code: 'ABORTED' })
-  closeSync(fd)
-  release()
 })
 
 t.test('an unreadable file is "failed" with its errno', async (t) => {

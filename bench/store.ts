@@ -1,28 +1,28 @@
-#!/usr/bin/env node
 // Benchmark of the local directory store (src/store/local-store.ts): put
 // throughput through the store, then a full version listing of a store
 // with many content keys. Prints its figures; run with
 //   npm run bench:store -- [KEYS]        (default 100000)
-// Needs `npm run build` (the script does it). Uses a temporary directory
+// Uses a temporary directory
 // under $TMPDIR, removed at the end.
 import { createHash } from 'node:crypto'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { LocalStore } from '../dist/store/local-store.js'
-import { mapUnordered } from '../dist/util/concurrency.js'
+import { LocalStore } from '../src/store/local-store.js'
+import type { Store } from '../src/store/store.js'
+import { mapUnordered } from '../src/util/concurrency.js'
 
 const keys = Number(process.argv[2] ?? 100_000)
 const throughStore = Math.min(keys, 2000)
 const root = mkdtempSync(join(tmpdir(), 'bench-store-'))
 const dir = join(root, 'store')
-const mib = (n) => (n / 2 ** 20).toFixed(1)
-const sha = (i) => createHash('sha256').update(String(i)).digest('hex')
+const mib = (n: number) => (n / 2 ** 20).toFixed(1)
+const sha = (i: number) => createHash('sha256').update(String(i)).digest('hex')
 
 try {
   const store = LocalStore.open(dir, { create: true })
   const retainUntil = new Date(Date.now() + 86_400_000)
-  const opts = { lockMode: 'GOVERNANCE', retainUntil, contentEncoding: 'gzip' }
+  const opts = { lockMode: 'GOVERNANCE' as const, retainUntil, contentEncoding: 'gzip' }
   const body = Buffer.alloc(4096, 7)
 
   let t0 = performance.now()
@@ -32,7 +32,7 @@ try {
 
   // The rest is laid out directly, as the store would write it, to keep the run short.
   const versionId = '20260101T000000.000Z-0000'
-  const meta = (key) => JSON.stringify({ key, versionId, size: body.length, lastModified: '2026-01-01T00:00:00.000Z', sha256: '', metadata: {}, contentType: 'application/octet-stream', contentEncoding: 'gzip', lockMode: 'GOVERNANCE', retainUntil: retainUntil.toISOString() })
+  const meta = (key: string) => JSON.stringify({ key, versionId, size: body.length, lastModified: '2026-01-01T00:00:00.000Z', sha256: '', metadata: {}, contentType: 'application/octet-stream', contentEncoding: 'gzip', lockMode: 'GOVERNANCE', retainUntil: retainUntil.toISOString() })
   for (let i = throughStore; i < keys; i++) {
     const key = `content/${sha(i)}`
     mkdirSync(join(dir, key))
@@ -40,7 +40,8 @@ try {
     writeFileSync(join(dir, key, `${versionId}.json`), meta(key))
   }
 
-  for (const [name, list] of [['listVersions', (s) => s.listVersions('content/')], ['listLatest', (s) => s.listLatest('content/')]]) {
+  const listings: [string, (s: Store) => AsyncIterable<unknown[]>][] = [['listVersions', (s) => s.listVersions('content/')], ['listLatest', (s) => s.listLatest('content/')]]
+  for (const [name, list] of listings) {
     const fresh = LocalStore.open(dir)
     const rss0 = process.memoryUsage().rss
     let peak = rss0

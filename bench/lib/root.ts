@@ -1,0 +1,18 @@
+import { existsSync } from 'node:fs'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/**
+ * The repository root: the nearest directory above this file holding
+ * package.json. Benchmarks run compiled from bench/out/, so a fixed number
+ * of `..` would depend on the output layout.
+ */
+export const ROOT: string = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir)
+    if (up === dir) throw new Error('package.json not found above ' + fileURLToPath(import.meta.url))
+    dir = up
+  }
+  return dir
+})()

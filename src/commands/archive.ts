@@ -1,0 +1,121 @@
+import { Readable } from 'node:stream'
+import type { ParsedArgs } from '../cli/args.js'
+import type { CommandSpec } from '../cli/command.js'
+import { UsageError } from '../cli/errors.js'
+import { EXIT } from '../cli/exit-status.js'
+import type { CommandIO } from '../cli/stage.js'
+import { resolveHost } from '../config/host.js'
+import { loadConfig } from '../config/load-config.js'
+import { RecordReader } from '../protocol/read-records.js'
+import type { Rec } from '../protocol/records.js'
+import { STORE_OPTION } from '../store/open-store.js'
+import { progressReporter } from '../archive/progress.js'
+import { takeRunLock } from '../archive/run-lock.js'
+import { runArchivePipeline, type StageCommand } from '../archive/stage-pipeline.js'
+import { formatSummary, summarize } from '../archive/summary.js'
+import { keyTimestamp } from '../archive/run-time.js'
+
+const DAY_MS = 86_400_000
+
+/**
+ * `s3-sysbackup archive`: one backup run. Chains the stages as processes
+ * (pick | hash | upload, and snap, into manifest) under the machine's run
+ * lock, and ends with a summary. See s3-sysbackup-archive(1).
+ */
+export const archiveCommand: CommandSpec = {
+  name: 's3-sysbackup archive',
+  synopsis: '[--config DIR] [--store DIR] [--dry-run] [--json] [options]',
+  summary: 'Backs this machine up: runs the pickers and snapshotters of the configuration,\n'
+    + 'stores new content once, extends the retention of content still in use, and\n'
+    + 'stores the run\'s manifest, everything under Object Lock. Exit status 0 when the\n'
+    + 'run is complete, 1 when incomplete, 3 when it failed.',
+  manPage: 's3-sysbackup-archive(1)',
+  options: [
+    { name: 'config', type: 'string', arg: 'DIR', help: 'configuration directory (default /etc/backup, or $S3_SYSBACKUP_CONFIG)' },
+    STORE_OPTION,
+    { name: 'state-dir', type: 'string', arg: 'DIR', help: 'state directory for caches and the run lock (default: [state] dir)' },
+    { name: 'host', type: 'string', arg: 'NAME', help: 'store this run under host NAME (default: [archive] host, else the host name)' },
+    { name: 'wait', type: 'number', arg: 'SECONDS', help: 'wait this long for another run of this machine to finish (default: [archive] lock_wait)' },
+    { name: 'dry-run', type: 'flag', help: 'store nothing: say what would be stored and what it would cost' },
+    { name: 'json', type: 'flag', help: 'print the summary as one JSON object' },
+    { name: 'progress', type: 'flag', help: 'show a progress line even when standard error is not a terminal' },
+    { name: 'no-progress', type: 'flag', help: 'never show a progress line' },
+  ],
+  main: archive,
+}
+
+async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
+  if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"`)
+  const wait = args.number('wait')
+  if (wait !== undefined && wait < 0) throw new UsageError(`--wait: ${wait} is negative`)
+  const config = loadConfig(args.string('config'), io.env)
+  const host = resolveHost(args.string('host'), config)
+  const stateDir = args.string('state-dir') ?? config.values.state.dir
+  const dryRun = args.flag('dry-run')
+  const started = new Date()
+  const retainUntil = new Date(started.getTime() + config.values.content.days_retained * DAY_MS)
+
+  const controller = new AbortController()
+  const release = await takeRunLock(stateDir, wait ?? config.values.archive.lock_wait, controller.signal)
+  let interrupted: NodeJS.Signals | undefined
+  const onSignal = (signal: NodeJS.Signals) => {
+    interrupted = signal
+    controller.abort()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  try {
+    // The stages read the same configuration directory the wrapper resolved.
+    const common = config.dir ? ['--config', config.dir] : []
+    const storeArgs = args.has('store') ? ['--store', args.string('store')!] : []
+    const stateArgs = ['--state-dir', stateDir]
+    const runArgs = ['--host', host, '--run-time', started.toISOString(), '--retain-until', retainUntil.toISOString()]
+    const dry = dryRun ? ['--dry-run'] : []
+    const stage = (name: string, extra: string[]): StageCommand => ({ name, args: [...common, ...extra] })
+    const progress = progressReporter(io.stderr, {
+      enabled: args.flag('progress') || (!args.flag('no-progress') && io.stderr.isTTY === true),
+    })
+    io.stderr.write(`s3-sysbackup archive: ${dryRun ? 'dry run' : 'run'} ${keyTimestamp(started)} of ${host}, retained until ${retainUntil.toISOString()}\n`)
+    const result = await runArchivePipeline({
+      chain: [
+        stage('sysbackup-pick', []),
+        stage('sysbackup-hash', stateArgs),
+        stage('sysbackup-upload', [...storeArgs, ...stateArgs, ...runArgs, ...dry]),
+      ],
+      side: stage('sysbackup-snap', [...storeArgs, ...runArgs, ...dry]),
+      sink: stage('sysbackup-manifest', [...storeArgs, ...stateArgs, ...runArgs, ...dry, '-', '/dev/fd/3']),
+      env: io.env,
+      stderr: io.stderr === process.stderr ? 'inherit' : io.stderr,
+      signal: controller.signal,
+      onRecords: (count) => progress.update(count),
+    })
+    progress.done()
+    const summary = summarize({
+      exits: result.exits,
+      sinkRecords: await readSinkRecords(result.sinkOutput),
+      host,
+      runTime: started.toISOString(),
+      dryRun,
+      elapsedSeconds: (Date.now() - started.getTime()) / 1000,
+    })
+    if (interrupted) summary.reasons.unshift(`interrupted by ${interrupted}`)
+    io.stdout.write(args.flag('json') ? JSON.stringify(summary) + '\n' : formatSummary(summary))
+    if (interrupted && summary.outcome !== 'complete') return EXIT.INTERRUPTED
+    return summary.exitStatus
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    release()
+  }
+}
+
+/** The manifest stage's output records; what cannot be parsed is left out (its exit status tells). */
+async function readSinkRecords(output: Buffer): Promise<Rec[]> {
+  const records: Rec[] = []
+  try {
+    for await (const rec of new RecordReader(Readable.from([output]), { source: 'sysbackup-manifest output' })) records.push(rec)
+  } catch {
+    // A cut-off or empty output: keep what was read.
+  }
+  return records
+}
