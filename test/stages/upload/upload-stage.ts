@@ -6,6 +6,8 @@
  */
 import t, { type Test } from 'tap'
 import { createHash, randomBytes } from 'node:crypto'
+import { createServer, request, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { gunzipSync, gzipSync } from 'node:zlib'
@@ -482,4 +484,67 @@ t.test('--help lists every option', async (t) => {
   t.equal(await runStage(uploadStage, ['--help'], io), 0)
   for (const option of uploadStage.options) t.match(io.out(), `--${option.name}`)
   t.match(io.out(), /See sysbackup-upload\(1\)\.\n$/)
+})
+
+const ACCESS_DENIED = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>'
+
+/**
+ * An S3 endpoint in front of this file's moto that refuses (403
+ * AccessDenied) the requests `denied` picks and passes the rest on.
+ */
+async function guardedS3(t: Test, denied: (method: string, url: URL) => boolean): Promise<{ endpoint: string, requests: string[] }> {
+  const requests: string[] = []
+  const server: Server = createServer((req, res) => {
+    const url = new URL(req.url!, 'http://s3')
+    requests.push(`${req.method} ${url.pathname}${url.search}`)
+    if (denied(req.method!, url)) {
+      req.resume()
+      res.writeHead(403, { 'content-type': 'application/xml' })
+      res.end(req.method === 'HEAD' ? undefined : ACCESS_DENIED)
+      return
+    }
+    const upstream = request({ host: '127.0.0.1', port: moto.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode!, answer.headers)
+      answer.pipe(res)
+    })
+    req.pipe(upstream)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
+  return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests }
+}
+
+async function guardedRun(t: Test, denied: (method: string, url: URL) => boolean, files: number) {
+  await moto.reset()
+  const backend = await s3Backend(t.testdir(), moto, 'guarded')
+  const { endpoint, requests } = await guardedS3(t, denied)
+  const dir = backend.configDir
+  writeFileSync(join(dir, 'conf'), `[s3]\nbucket = guarded\nendpoint = ${endpoint}\nforce_path_style = true\n`)
+  const tree = join(dir, 'tree')
+  mkdirSync(tree)
+  const paths = Array.from({ length: files }, (_, i) => join(tree, `f${i}`))
+  paths.forEach((p, i) => writeFileSync(p, `file number ${i}\n`))
+  const input = await hashed(dir, paths)
+  const started = performance.now()
+  const r = await upload(backend, ['--state-dir', join(dir, 'state'), '--run-time', iso(0), '--host', 'h'], input)
+  return { r, requests, ms: performance.now() - started }
+}
+
+t.test('manifests refused (AccessDenied): one plain log line, the content is asked about instead', async (t) => {
+  const { r } = await guardedRun(t, (_, url) => url.searchParams.get('prefix')?.startsWith('manifests/') === true, 3)
+  t.equal(r.status, 0, r.io.err())
+  t.equal(r.io.err(), 'sysbackup-upload: manifests of h cannot be read (ListObjectsV2 s3://guarded/manifests/h/: AccessDenied: Access Denied); asking the store about content instead\n')
+  t.match(r.counts, { warnings: 0, stored: 3, heads: 3 })
+})
+
+t.test('AccessDenied on content: exit 3 at once, one line, no stack', async (t) => {
+  const { r, requests, ms } = await guardedRun(t, (_, url) => url.pathname.includes('/content/') || url.searchParams.get('prefix') === 'content/', 40)
+  t.equal(r.status, 3)
+  const lines = r.io.err().trimEnd().split('\n')
+  t.equal(lines.length, 1, r.io.err())
+  t.match(lines[0], /^sysbackup-upload: ListObjectVersions s3:\/\/guarded\/content\/: AccessDenied: Access Denied$/)
+  t.match(r.trailer, { ok: false, reason: /AccessDenied/, counts: { stored: 0 } })
+  t.equal(r.files.length, 0, 'no file record claims to be stored')
+  t.ok(requests.length <= 3, `stopped at once: ${requests.join(', ')}`)
+  t.ok(ms < 5000, `promptly (${Math.round(ms)} ms)`)
 })
