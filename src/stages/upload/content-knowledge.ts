@@ -103,6 +103,7 @@ export class ContentKnowledge {
     this.versions = start?.versions ?? new Map()
     this.index = start?.index ?? PrefixSet.empty()
     this.state = start ? { ...start.state } : emptyIndexState()
+    for (const sha of this.versions.keys()) this.index.add(sha)
     this.heads = new Limiter(opts.jobs)
   }
 

@@ -41,13 +41,15 @@ export class ContentSweep {
   }
 
   /**
-   * Pages still to read, estimated from the share of the key space listed;
-   * before the first page, `guess` (the caller's estimate of the whole).
+   * Pages still to read (an expectation, so possibly a fraction), estimated
+   * from the share of the key space listed; before the first page, `guess`
+   * (the caller's estimate of the whole), at least one.
    */
   remainingPages(guess: number): number {
     if (this.done) return 0
     if (this.pages === 0 || this.covered <= 0) return Math.max(1, guess)
-    return Math.max(1, Math.round(this.pages * (1 - this.covered) / this.covered))
+    // Fractional: near the end of the key space the next call is likely free (the listing has ended).
+    return this.pages * (1 - this.covered) / this.covered
   }
 
   /**

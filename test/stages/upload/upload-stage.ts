@@ -377,6 +377,18 @@ for (const kind of ['local', 's3'] as const) {
       t.equal((await versionsOf(await s.b.inspect(), 'content/')).size, 1)
     })
 
+    t.test('a small file that grew past the in-memory limit after hashing is streamed, under its new hash', async (t) => {
+      const s = await setup(t, { f: randomBytes(500_000) })
+      const input = await hashed(s.dir, [s.path('f')])
+      appendFileSync(s.path('f'), randomBytes(MiB))
+      const r = await upload(s.b, ['--state-dir', s.state, '--run-time', iso(0)], input, { smallFileMax: MiB })
+      const now = readFileSync(s.path('f'))
+      t.equal(r.status, 0, r.io.err())
+      t.match(r.files[0], { sha256: sha256(now), readSize: now.length, upload: 'stored' })
+      t.match(r.counts, { changed: 1, bytesRead: 2 * now.length }, 'read twice: once under the old hash (abandoned), once under the new')
+      t.equal(sha256(await bodyOf(await s.b.inspect(), r.files[0]!.key as string, r.files[0]!.versionId as string)), sha256(now))
+    })
+
     t.test('a file that vanished or became a directory after hashing', async (t) => {
       const s = await setup(t, { gone: 'g', dir: 'd', kept: 'k' })
       const input = await hashed(s.dir, ['gone', 'dir', 'kept'].map(s.path))
