@@ -104,7 +104,7 @@ export class ContentKnowledge {
     this.index = start?.index ?? PrefixSet.empty()
     this.state = start ? { ...start.state } : emptyIndexState()
     for (const sha of this.versions.keys()) this.index.add(sha)
-    this.heads = new Limiter(opts.jobs)
+    this.heads = new Limiter(opts.jobs, opts.signal)
   }
 
   /** True when no version is known: the cache was missing, unusable, ignored, or held nothing still retained. */
@@ -232,7 +232,7 @@ export class ContentKnowledge {
       const known = { versionId: info.versionId, retainUntil: info.retainUntil ?? null }
       this.learn(sha256, known)
       return known
-    }, this.opts.signal)
+    })
   }
 
   /** Runs one decision after the ones already running; several requests while one waits make one. */

@@ -7,10 +7,14 @@
  */
 export class Limiter {
   private held = 0
-  private readonly waiting: { weight: number, grant: () => void }[] = []
+  private readonly waiting: { weight: number, grant: () => void, refuse: (reason: unknown) => void }[] = []
 
-  constructor(readonly capacity: number) {
+  /** Once `signal` is aborted, waits are refused with its reason (one listener, however many wait). */
+  constructor(readonly capacity: number, private readonly signal?: AbortSignal) {
     if (!(capacity >= 1)) throw new RangeError('capacity must be at least 1')
+    signal?.addEventListener('abort', () => {
+      for (const w of this.waiting.splice(0)) w.refuse(signal.reason)
+    }, { once: true })
   }
 
   /**
@@ -19,8 +23,8 @@ export class Limiter {
    * rather than never. Waiters are served in arrival order, so a large
    * weight is not starved by a stream of small ones.
    */
-  async run<T>(weight: number, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    await this.acquire(weight, signal)
+  async run<T>(weight: number, fn: () => Promise<T>): Promise<T> {
+    await this.acquire(weight)
     try {
       return await fn()
     } finally {
@@ -28,29 +32,21 @@ export class Limiter {
     }
   }
 
-  private acquire(weight: number, signal?: AbortSignal): Promise<void> {
-    signal?.throwIfAborted()
+  private acquire(weight: number): Promise<void> {
+    this.signal?.throwIfAborted()
     if (this.waiting.length === 0 && this.fits(weight)) {
       this.held += weight
       return Promise.resolve()
     }
     return new Promise((resolve, reject) => {
-      const entry = {
+      this.waiting.push({
         weight,
         grant: () => {
-          signal?.removeEventListener('abort', onAbort)
           this.held += weight
           resolve()
         },
-      }
-      const onAbort = () => {
-        const at = this.waiting.indexOf(entry)
-        if (at >= 0) this.waiting.splice(at, 1)
-        reject(signal!.reason)
-        this.grantWaiting()
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
-      this.waiting.push(entry)
+        refuse: reject,
+      })
     })
   }
 

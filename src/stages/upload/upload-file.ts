@@ -118,7 +118,7 @@ export async function uploadFile(path: FsPath, expected: ExpectedContent, opts: 
       const size = Number(opened.stats.size)
       if (size <= opts.smallFileMax) {
         const charge = Math.max(size, 1) * (expected.gzip ? 2 : 1)
-        const small = await opts.memory.run(charge, () => storeSmall(handle, size, expect.sha256, expected.gzip, opts), opts.signal)
+        const small = await opts.memory.run(charge, () => storeSmall(handle, size, expect.sha256, expected.gzip, opts))
         if (small.kind !== 'grew') {
           bytesRead += small.bytesRead
           return { ...small, bytesRead }
@@ -126,7 +126,7 @@ export async function uploadFile(path: FsPath, expected: ExpectedContent, opts: 
         bytesRead += small.bytesRead
         // It grew past the in-memory limit while being read: stream it instead.
       }
-      const streamed = await opts.memory.run(opts.streamBytes, () => storeStreamed(path, handle, expect, expected.gzip, opts), opts.signal)
+      const streamed = await opts.memory.run(opts.streamBytes, () => storeStreamed(path, handle, expect, expected.gzip, opts))
       bytesRead += streamed.bytesRead
       if (streamed.kind !== 'changed') return { ...streamed, bytesRead }
       if (opts.isKnown(streamed.sha256)) return { kind: 'known', sha256: streamed.sha256, readSize: streamed.readSize, bytesRead }

@@ -82,8 +82,8 @@ export async function* uploadRecords(ctx: StageContext, records: AsyncIterable<R
   for (const name of UPLOAD_COUNTERS) ctx.count(name, 0)
   const { store, knowledge, stop } = options
   const signal = stop.signal
-  const uploads = new Limiter(options.jobs)
-  const memory = new Limiter(MEMORY_BUDGET)
+  const uploads = new Limiter(options.jobs, signal)
+  const memory = new Limiter(MEMORY_BUDGET, signal)
   const contents = new Map<string, Promise<ContentResult>>()
   const fileOptions: UploadFileOptions = {
     ...options.file,
@@ -163,7 +163,7 @@ export async function* uploadRecords(ctx: StageContext, records: AsyncIterable<R
     if (options.dryRun) {
       return { own: [...before, described(file, null, 'would-store')], shared: { known: null, upload: 'would-store' } }
     }
-    const outcome = await uploads.run(1, () => uploadFile(file.path, { sha256: file.sha256, size: file.readSize, gzip: file.gzip }, fileOptions), signal)
+    const outcome = await uploads.run(1, () => uploadFile(file.path, { sha256: file.sha256, size: file.readSize, gzip: file.gzip }, fileOptions))
     ctx.count('bytesRead', outcome.bytesRead)
     return afterUpload(file, outcome, before)
   }

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import { resolve } from 'node:path'
 import type { OptionSpec } from '../../cli/args.js'
 import { UsageError } from '../../cli/errors.js'
@@ -145,6 +146,8 @@ async function* run(ctx: StageContext, settings: UploadSettings, store: Store, h
     yield ctx.problem('warning', loaded.problem, fields)
   }
   const stop = new AbortController()
+  // Every upload and request in flight listens to it (the SDK adds a listener per request).
+  setMaxListeners(0, stop.signal)
   const onInterrupt = () => stop.abort(ctx.signal.reason)
   ctx.signal.addEventListener('abort', onInterrupt, { once: true })
   const knowledge = new ContentKnowledge(loaded.data, {

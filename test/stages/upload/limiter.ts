@@ -54,17 +54,15 @@ t.test('a weight above the capacity runs alone', async (t) => {
   t.same(order, ['small', 'huge'])
 })
 
-t.test('an aborted wait rejects with the reason and lets the next one in', async (t) => {
-  const limiter = new Limiter(1)
+t.test('an aborted signal refuses every wait with its reason, and later ones at once', async (t) => {
+  const controller = new AbortController()
+  const limiter = new Limiter(1, controller.signal)
   const hold = gate()
   const first = limiter.run(1, () => hold.opened)
-  const controller = new AbortController()
-  const aborted = limiter.run(1, async () => 'never', controller.signal)
-  const next = limiter.run(1, async () => 'next')
+  const waiting = [limiter.run(1, async () => 'never'), limiter.run(1, async () => 'never')]
   controller.abort(new Error('stop'))
-  await t.rejects(aborted, { message: 'stop' })
+  for (const w of waiting) await t.rejects(w, { message: 'stop' })
+  await t.rejects(limiter.run(1, async () => 1), { message: 'stop' }, 'already aborted: refused at once')
   hold.open()
   await first
-  t.equal(await next, 'next')
-  await t.rejects(limiter.run(1, async () => 1, controller.signal), { message: 'stop' }, 'already aborted: refused at once')
 })
