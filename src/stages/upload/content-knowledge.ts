@@ -3,6 +3,7 @@ import { S3_PRICES } from '../../store/pricing.js'
 import type { Store } from '../../store/store.js'
 import { emptyIndexState, type ContentCacheData, type IndexState, type KnownVersion } from './content-cache.js'
 import { ContentSweep } from './content-sweep.js'
+import { isRefusal } from './manifest-knowledge.js'
 import { Limiter } from './limiter.js'
 import { PrefixSet, prefixOf } from './prefix-set.js'
 
@@ -48,6 +49,9 @@ export interface KnowledgeCounts {
   swept: number
 }
 
+/** headOnce's answer when the store refused the HEAD. */
+const REFUSED = Symbol('refused')
+
 interface Waiting {
   sha256: string
   resolve: (known: KnownVersion | null) => void
@@ -78,6 +82,10 @@ interface Waiting {
  * A sweep saves HEADs only for hashes that turn out absent, so it may cost
  * up to its own price more than HEADs alone when most of the queue exists;
  * that bound is the price of not knowing beforehand.
+ *
+ * Once a HEAD is refused (a role that may list only `content/` gets 403 for
+ * a missing key), absence is learned from the sweep alone, whatever it
+ * costs; HEADs are still used for content the sweep lists.
  */
 export class ContentKnowledge {
   readonly counts: KnowledgeCounts = { heads: 0, swept: 0 }
@@ -96,6 +104,8 @@ export class ContentKnowledge {
   private queue: Waiting[] = []
   private work: Promise<void> = Promise.resolve()
   private decisionScheduled = false
+  /** A HEAD of content was refused: see head(). */
+  private headsRefused = false
   private stalled = false
   private failure: { reason: unknown } | undefined
 
@@ -218,21 +228,45 @@ export class ContentKnowledge {
     return s.complete && !s.shared && s.sweptAt !== null && this.opts.clock().getTime() - s.sweptAt.getTime() < ABSENCE_TRUST_MS
   }
 
-  /** One HEAD of the newest version of `content/<sha256>`. */
-  private head(sha256: string): Promise<KnownVersion | null> {
-    return this.heads.run(1, async () => {
-      this.counts.heads++
-      const info = await this.opts.store.head(`content/${sha256}`)
-      if (info === null) return null
-      // The complete index did not have it and no sweep listed it: someone else stored it.
-      if (this.state.complete && !this.index.has(sha256) && !this.sweep?.present.has(sha256)) {
-        this.foreignSeen = true
-        this.state.shared = true
-      }
-      const known = { versionId: info.versionId, retainUntil: info.retainUntil ?? null }
-      this.learn(sha256, known)
-      return known
+  /**
+   * One HEAD of the newest version of `content/<sha256>`. A principal
+   * without s3:ListBucket on the whole bucket (the backup role of the
+   * package's template may list only `content/`) gets 403, not 404, for a
+   * key that does not exist; so a refused HEAD of content no listing has
+   * seen sends the hash to the listing instead, which that role may read.
+   * Refused for content the listing did see, it is a real refusal.
+   */
+  private async head(sha256: string): Promise<KnownVersion | null> {
+    const answer = await this.heads.run(1, () => this.headOnce(sha256))
+    if (answer !== REFUSED) return answer
+    if (!this.headsRefused) {
+      this.headsRefused = true
+      this.opts.log('a HEAD of content was refused, as S3 refuses one of a missing key to a role that may not list the whole bucket; the listing of content/ answers instead')
+    }
+    return new Promise((resolve, reject) => {
+      this.queue.push({ sha256, resolve, reject })
+      this.scheduleDecision()
     })
+  }
+
+  private async headOnce(sha256: string): Promise<KnownVersion | null | typeof REFUSED> {
+    this.counts.heads++
+    let info
+    try {
+      info = await this.opts.store.head(`content/${sha256}`)
+    } catch (err) {
+      if (!isRefusal(err) || this.sweep?.present.has(sha256) || this.sweepBroken) throw err
+      return REFUSED
+    }
+    if (info === null) return null
+    // The complete index did not have it and no sweep listed it: someone else stored it.
+    if (this.state.complete && !this.index.has(sha256) && !this.sweep?.present.has(sha256)) {
+      this.foreignSeen = true
+      this.state.shared = true
+    }
+    const known = { versionId: info.versionId, retainUntil: info.retainUntil ?? null }
+    this.learn(sha256, known)
+    return known
   }
 
   /** Runs one decision after the ones already running; several requests while one waits make one. */
@@ -257,7 +291,8 @@ export class ContentKnowledge {
   private async decide(): Promise<void> {
     while (this.queue.length > 0 && !this.sweepBroken && this.failure === undefined) {
       const pages = this.sweep?.remainingPages(this.guessPages()) ?? this.guessPages()
-      if (this.queue.length * HEAD_COST <= pages * PAGE_COST) break
+      // When HEADs cannot tell absence, only the listing can, whatever it costs.
+      if (!this.headsRefused && this.queue.length * HEAD_COST <= pages * PAGE_COST) break
       await this.sweepPage()
     }
     if (this.stalled && this.queue.length > 0 && this.failure === undefined) {

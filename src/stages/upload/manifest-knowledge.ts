@@ -55,7 +55,8 @@ export async function readManifestKnowledge(store: Store, host: string, now: Dat
   }
 }
 
-function isRefusal(err: unknown): boolean {
+/** Whether a store error is a refusal of access (AccessDenied; `Forbidden` for a HEAD, whose 403 has no body). */
+export function isRefusal(err: unknown): boolean {
   const code = storeErrorCode(err)
   return code === 'AccessDenied' || code === 'Forbidden'
 }

@@ -151,7 +151,7 @@ async function* run(ctx: StageContext, settings: UploadSettings, store: Store, h
   const onInterrupt = () => stop.abort(ctx.signal.reason)
   ctx.signal.addEventListener('abort', onInterrupt, { once: true })
   const knowledge = new ContentKnowledge(loaded.data, {
-    store, clock, jobs: settings.jobs, pageSize: settings.pageSize, signal: stop.signal, log: (m) => ctx.log(`warning: ${m}`),
+    store, clock, jobs: settings.jobs, pageSize: settings.pageSize, signal: stop.signal, log: (m) => ctx.log(m),
   })
   ctx.count('cacheLoaded', loaded.data?.versions.size ?? 0)
 

@@ -504,7 +504,7 @@ const ACCESS_DENIED = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>Access
  * An S3 endpoint in front of this file's moto that refuses (403
  * AccessDenied) the requests `denied` picks and passes the rest on.
  */
-async function guardedS3(t: Test, denied: (method: string, url: URL) => boolean): Promise<{ endpoint: string, requests: string[] }> {
+async function guardedS3(t: Test, denied: (method: string, url: URL) => boolean, missingHeadForbidden = false): Promise<{ endpoint: string, requests: string[] }> {
   const requests: string[] = []
   const server: Server = createServer((req, res) => {
     const url = new URL(req.url!, 'http://s3')
@@ -516,7 +516,9 @@ async function guardedS3(t: Test, denied: (method: string, url: URL) => boolean)
       return
     }
     const upstream = request({ host: '127.0.0.1', port: moto.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode!, answer.headers)
+      // What S3 answers a principal without s3:ListBucket: 403 for a key that does not exist.
+      const status = missingHeadForbidden && req.method === 'HEAD' && answer.statusCode === 404 ? 403 : answer.statusCode!
+      res.writeHead(status, answer.headers)
       answer.pipe(res)
     })
     req.pipe(upstream)
@@ -526,10 +528,10 @@ async function guardedS3(t: Test, denied: (method: string, url: URL) => boolean)
   return { endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, requests }
 }
 
-async function guardedRun(t: Test, denied: (method: string, url: URL) => boolean, files: number) {
+async function guardedRun(t: Test, denied: (method: string, url: URL) => boolean, files: number, missingHeadForbidden = false, stored = 0) {
   await moto.reset()
   const backend = await s3Backend(t.testdir(), moto, 'guarded')
-  const { endpoint, requests } = await guardedS3(t, denied)
+  const { endpoint, requests } = await guardedS3(t, denied, missingHeadForbidden)
   const dir = backend.configDir
   writeFileSync(join(dir, 'conf'), `[s3]\nbucket = guarded\nendpoint = ${endpoint}\nforce_path_style = true\n`)
   const tree = join(dir, 'tree')
@@ -537,6 +539,9 @@ async function guardedRun(t: Test, denied: (method: string, url: URL) => boolean
   const paths = Array.from({ length: files }, (_, i) => join(tree, `f${i}`))
   paths.forEach((p, i) => writeFileSync(p, `file number ${i}\n`))
   const input = await hashed(dir, paths)
+  // Some content already stored (by another host), straight through moto.
+  const direct = await backend.inspect()
+  for (const p of paths.slice(0, stored)) await direct.putBuffer(`content/${sha256(readFileSync(p))}`, readFileSync(p), { lockMode: 'GOVERNANCE', retainUntil: at(30) })
   const started = performance.now()
   const r = await upload(backend, ['--state-dir', join(dir, 'state'), '--run-time', iso(0), '--host', 'h'], input)
   return { r, requests, ms: performance.now() - started }
@@ -559,4 +564,15 @@ t.test('AccessDenied on content: exit 3 at once, one line, no stack', async (t) 
   t.equal(r.files.length, 0, 'no file record claims to be stored')
   t.ok(requests.length <= 3, `stopped at once: ${requests.join(', ')}`)
   t.ok(ms < 5000, `promptly (${Math.round(ms)} ms)`)
+})
+
+t.test('the backup role\'s policy: manifests refused and HEADs of missing content 403 — the listing tells absence', async (t) => {
+  const noManifests = (_: string, url: URL) => url.searchParams.get('prefix')?.startsWith('manifests/') === true
+  const { r } = await guardedRun(t, noManifests, 5, true, 2)
+  t.equal(r.status, 0, r.io.err())
+  const lines = r.io.err().trimEnd().split('\n')
+  t.match(lines, [/cannot be read \(ListObjectsV2 .*AccessDenied/, /^sysbackup-upload: a HEAD of content was refused, as S3 refuses one of a missing key/])
+  t.match(r.files.map((f) => f.upload), ['reused', 'reused', 'stored', 'stored', 'stored'])
+  t.equal(r.counts.swept, 1, 'the listing answered what HEADs could not')
+  t.match(r.trailer, { ok: true, counts: { warnings: 0, stored: 3, reused: 2 } })
 })
