@@ -193,9 +193,10 @@ export class ContentKnowledge {
    * finished makes the index complete as of its start; one left unfinished
    * adds what it listed.
    */
-  async toCacheData(keepAll: boolean): Promise<ContentCacheData> {
+  toCacheData(keepAll: boolean): ContentCacheData {
     if (this.sweep) {
-      await this.sweep.close()
+      // Not awaited: a listing request in flight (a run cut short) may take long to end.
+      this.sweep.close().catch(() => {})
       this.index.addAll(this.sweep.present)
     }
     const versions = new Map<string, KnownVersion>()

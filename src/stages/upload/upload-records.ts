@@ -232,10 +232,18 @@ export async function* uploadRecords(ctx: StageContext, records: AsyncIterable<R
   const input = records[Symbol.asyncIterator]()
   let results: AsyncIterator<Rec[]> | undefined
   let finished = false
+  // Once stopped (a signal, a fatal store error), stop at once: a request in
+  // flight may take minutes to time out, and its answer is no longer needed.
+  const stopped = new Promise<never>((_, reject) => {
+    if (signal.aborted) reject(signal.reason)
+    else signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+  })
+  stopped.catch(() => {})
+  const untilStopped = <T>(p: Promise<T>): Promise<T> => Promise.race([p, stopped])
   try {
     // Records before the first file record pass at once; knowledge is gathered only when a file needs it.
     let first: Rec | undefined
-    for (let n = await input.next(); !n.done; n = await input.next()) {
+    for (let n = await untilStopped(input.next()); !n.done; n = await untilStopped(input.next())) {
       if (n.value.type === 'file') {
         first = n.value
         break
@@ -243,25 +251,34 @@ export async function* uploadRecords(ctx: StageContext, records: AsyncIterable<R
       yield n.value
     }
     if (first !== undefined) {
-      if (options.beforeFirstFile) for (const rec of await options.beforeFirstFile()) yield rec
+      if (options.beforeFirstFile) for (const rec of await untilStopped(options.beforeFirstFile())) yield rec
       const rest = (async function* () {
         yield first
         for (let n = await input.next(); !n.done; n = await input.next()) yield n.value
       })()
       results = mapOrdered(counted(rest), WINDOW_RECORDS, handle)
-      for (let n = await results.next(); !n.done; n = await results.next()) {
+      for (let n = await untilStopped(results.next()); !n.done; n = await untilStopped(results.next())) {
         emitted++
         // A plain loop: `yield*` over an array costs several promise turns per element.
         for (const rec of n.value) yield rec
       }
     }
     finished = true
+  } catch (err) {
+    // Interrupted: the runner says so; a fatal error goes up as itself.
+    if (signal.aborted && !(signal.reason instanceof FatalError)) return
+    throw err
   } finally {
     // Stopped early (the reader went away): records waiting for a lookup must not wait forever.
-    if (!finished) knowledge.fail(new Error('the stage stopped'))
-    await results?.return?.(undefined)
+    if (!finished) knowledge.fail(signal.aborted ? signal.reason : new Error('the stage stopped'))
     signal.removeEventListener('abort', onAbort)
-    await knowledge.settle()
+    if (signal.aborted) {
+      // Requests in flight end on their own; the process does not wait for them.
+      results?.return?.(undefined).catch(() => {})
+    } else {
+      await results?.return?.(undefined)
+      await knowledge.settle()
+    }
   }
 
   /** The output record of `file`; counts it under its action. */

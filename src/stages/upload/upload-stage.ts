@@ -211,7 +211,7 @@ async function* run(ctx: StageContext, settings: UploadSettings, store: Store, h
   async function save(complete: boolean): Promise<{ message: string, code: string } | undefined> {
     if (settings.dryRun) return undefined
     try {
-      ctx.count('cacheSaved', await saveContentCache(cacheFile, store.id, await knowledge.toCacheData(!complete)))
+      ctx.count('cacheSaved', await saveContentCache(cacheFile, store.id, knowledge.toCacheData(!complete)))
       return undefined
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO'

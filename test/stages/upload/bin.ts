@@ -6,7 +6,9 @@
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
+import { createServer, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import type { Rec } from '../../../src/protocol/records.js'
@@ -124,4 +126,38 @@ t.test('sysbackup-hash | sysbackup-upload over a real pipe', async (t) => {
   const out: Rec[] = parseRecords(Buffer.concat(chunks).toString())
   t.same(out.map((x) => x.type), ['header', 'header', 'header', 'file', 'file', 'trailer', 'trailer', 'trailer'])
   t.match(out.filter((x) => x.type === 'file'), [{ key: `content/${sha256('alpha\n')}`, upload: 'stored' }, { key: `content/${sha256('beta\n')}`, upload: 'stored' }])
+})
+
+t.test('SIGTERM while a request hangs: the trailer says so at once; exit 130 within the runner\'s grace', async (t) => {
+  const dir = t.testdir({ tree: { 'hello.txt': HELLO, 'notes.conf': NOTES, 'hello-again.txt': HELLO }, config: {} })
+  const hung: ServerResponse[] = []
+  const server = createServer((req, res) => { req.resume(); hung.push(res) })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) }))
+  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  writeFileSync(join(dir, 'config', 'conf'), `[s3]\nbucket = hangs\nendpoint = ${endpoint}\nforce_path_style = true\n`)
+  const env: NodeJS.ProcessEnv = { ...process.env, ...moto.env, S3_SYSBACKUP_CONFIG: join(dir, 'config') }
+  delete env.NODE_OPTIONS
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'sysbackup-upload.js'), '--state-dir', join(dir, 'state')], { cwd: dir, env, stdio: ['pipe', 'pipe', 'pipe'] })
+  child.stdin.end(fixture('hashed.ndjson'))
+  const out: Buffer[] = []
+  let trailerAt = 0
+  child.stdout.on('data', (c: Buffer) => {
+    out.push(c)
+    if (c.toString().includes('"producer":"sysbackup-upload","ok":false')) trailerAt = performance.now()
+  })
+  let stderr = ''
+  child.stderr.on('data', (c: Buffer) => { stderr += c.toString() })
+  while (hung.length === 0) await new Promise((r) => setTimeout(r, 20))
+  const signalled = performance.now()
+  child.kill('SIGTERM')
+  const status = await new Promise((resolve) => child.on('exit', (code) => resolve(code)))
+  const seconds = (performance.now() - signalled) / 1000
+  t.equal(status, 130, stderr)
+  t.ok(trailerAt - signalled < 2000, `trailer ${Math.round(trailerAt - signalled)} ms after SIGTERM`)
+  // The hung request holds a socket open; the runner's grace timer ends the process.
+  t.ok(seconds < 12, `exited ${seconds.toFixed(1)} s after SIGTERM`)
+  const records = parseRecords(Buffer.concat(out).toString())
+  t.match(records.at(-1), { type: 'trailer', producer: 'sysbackup-upload', ok: false, reason: 'interrupted by SIGTERM' })
+  t.notOk(records.some((r) => r.type === 'file' && r.upload !== undefined), 'nothing claims to be stored')
 })

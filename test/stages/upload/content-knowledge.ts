@@ -58,7 +58,7 @@ t.test('13 unknown hashes cost more in HEADs than one page: one listing answers 
   t.same(k.counts, { heads: 2, swept: 1 })
   t.equal(await k.lookup(sha('later-unknown')), null, 'the finished listing answers later hashes too')
   t.equal(store.requests.total, 3)
-  const saved = await k.toCacheData(false)
+  const saved = k.toCacheData(false)
   t.match(saved.state, { complete: true, shared: true, versions: 2 }, 'complete; content it had not known means another writer')
 })
 
@@ -136,7 +136,7 @@ t.test('content found that a complete index did not have: another writer, and th
   const { k } = knowledge(store, { versions: new Map(), index: PrefixSet.of([]), state: { complete: true, sweptAt: old, shared: false, versions: 0 } })
   const [found] = await lookupAll(k, [sha('theirs')])
   t.not(found, null)
-  t.match((await k.toCacheData(false)).state, { shared: true })
+  t.match((k.toCacheData(false)).state, { shared: true })
 })
 
 t.test('known versions answer at once; a failure rejects everything waiting', async (t) => {
@@ -158,10 +158,10 @@ t.test('what is saved: the versions used (all known ones after a cut-off run), a
   const { k } = knowledge(store, { versions: new Map([[sha('unused'), unused]]), index: PrefixSet.of([]), state: { complete: false, sweptAt: null, shared: false, versions: 0 } })
   await lookupAll(k, [sha('u')])
   k.learn(sha('stored now'), { versionId: 'v9', retainUntil: new Date(Date.now() + 2 * DAY) }, true)
-  const complete = await k.toCacheData(false)
+  const complete = k.toCacheData(false)
   t.same([...complete.versions.keys()].sort(), [sha('u'), sha('stored now')].sort())
   t.ok(complete.index.has(sha('unused')) && complete.index.has(sha('stored now')))
   t.equal(complete.state.versions, 1)
-  const cut = await k.toCacheData(true)
+  const cut = k.toCacheData(true)
   t.equal(cut.versions.size, 3)
 })
