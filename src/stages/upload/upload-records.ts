@@ -183,7 +183,7 @@ export async function* uploadRecords(ctx: StageContext, records: AsyncIterable<R
         return { own: [...before, ctx.problem('error', 'changed during each of 3 reads for upload; not backed up', { path })], shared: null }
     }
     const same = outcome.sha256 === file.sha256
-    const warnings = same ? before : [...before, changedWarning(file, outcome.sha256)]
+    const warnings = same ? before : [...before, changedWarning(file, outcome.sha256, outcome.kind === 'known')]
     const now: CheckedFile = same ? file : { ...file, sha256: outcome.sha256, key: `content/${outcome.sha256}`, readSize: outcome.readSize,
       rec: { ...file.rec, sha256: outcome.sha256, readSize: outcome.readSize } }
     if (outcome.kind === 'known') {
@@ -197,9 +197,10 @@ export async function* uploadRecords(ctx: StageContext, records: AsyncIterable<R
     return { own: [...warnings, described(now, known, 'stored')], shared: same ? { known, upload: 'reused' } : null }
   }
 
-  function changedWarning(file: CheckedFile, sha256: string): Rec {
+  function changedWarning(file: CheckedFile, sha256: string, storedAlready: boolean): Rec {
     ctx.count('changed')
-    return ctx.problem('warning', `changed since it was hashed; stored under its new content ${sha256}`, { path: file.path })
+    const what = storedAlready ? `its new content ${sha256} is stored already` : `stored under its new content ${sha256}`
+    return ctx.problem('warning', `changed since it was hashed; ${what}`, { path: file.path })
   }
 
   // Records wait in the window while their content is looked up. When the

@@ -326,6 +326,18 @@ for (const kind of ['local', 's3'] as const) {
       t.equal(await (await s.b.inspect()).head(`content/${sha256('as hashed\n')}`), null, 'nothing under the old hash')
     })
 
+    t.test('a file changed into content already stored: reused, with a warning', async (t) => {
+      const s = await setup(t, { f: 'before\n', other: 'after\n' })
+      const stored = await upload(s.b, ['--state-dir', s.state, '--run-time', iso(0)], await hashed(s.dir, [s.path('other')]))
+      const input = await hashed(s.dir, [s.path('f')])
+      writeFileSync(s.path('f'), 'after\n')
+      const r = await upload(s.b, ['--state-dir', s.state, '--run-time', iso(0)], input)
+      t.equal(r.status, 0, r.io.err())
+      t.match(r.out.find((x) => x.type === 'warning'), { path: s.path('f'), message: `changed since it was hashed; its new content ${sha256('after\n')} is stored already` })
+      t.match(r.files, [{ path: s.path('f'), upload: 'reused', sha256: sha256('after\n'), readSize: 6, versionId: stored.files[0]!.versionId }])
+      t.notOk(r.req.PutObject, 'nothing uploaded')
+    })
+
     t.test('a large file changing while it streams: the upload is abandoned and redone under the true hash', async (t) => {
       const original = randomBytes(11 * MiB)
       const s = await setup(t, { big: original })
