@@ -12,15 +12,16 @@
  * - `credentials_file` (+ `profile`, default `default`): that file only,
  *   read with the SDK's ini provider; the standard files are not consulted;
  * - `credentials_file` + `role_arn`: the file's credentials assume the role
- *   through STS (AssumeRole, renewed before it expires).
+ *   through STS (AssumeRole, renewed before it expires), with the host
+ *   session tag (see backupSessionParams).
  * `role_arn` without `credentials_file` is a configuration error.
  */
 import { readFileSync } from 'node:fs'
-import { hostname } from 'node:os'
 import ini from 'ini'
 import { fromIni, fromNodeProviderChain, fromTemporaryCredentials } from '@aws-sdk/credential-providers'
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types'
 import { ConfigError, FatalError } from '../cli/errors.js'
+import { HOST_TAG, resolveHost } from '../config/host.js'
 import type { LoadedConfig } from '../config/load-config.js'
 
 export interface AwsAccess {
@@ -34,9 +35,19 @@ export interface AwsAccess {
   source: string
 }
 
-/** Session name for AssumeRole: shows in CloudTrail which machine acted. */
-function roleSessionName(): string {
-  return `s3-sysbackup-${hostname()}`.replace(/[^\w+=,.@-]/g, '-').slice(0, 64)
+/**
+ * The AssumeRole parameters of a host's backup session: the session name
+ * shows in CloudTrail which machine acted, and the host session tag is what
+ * the package's backup role requires (equal to the IAM user's own host
+ * tag) and what its policies confine the session to (manifests/<host>/,
+ * snapshots/<host>/).
+ */
+export function backupSessionParams(roleArn: string, host: string): { RoleArn: string, RoleSessionName: string, Tags: { Key: string, Value: string }[] } {
+  return {
+    RoleArn: roleArn,
+    RoleSessionName: `s3-sysbackup-${host}`.replace(/[^\w+=,.@-]/g, '-').slice(0, 64),
+    Tags: [{ Key: HOST_TAG, Value: host }],
+  }
 }
 
 /**
@@ -67,7 +78,7 @@ export function awsAccess(config: LoadedConfig): AwsAccess {
     source += `, assuming role ${roleArn}`
     provider = explained(fromTemporaryCredentials({
       masterCredentials: provider,
-      params: { RoleArn: roleArn, RoleSessionName: roleSessionName() },
+      params: backupSessionParams(roleArn, resolveHost(undefined, config)),
       ...(region !== undefined && { clientConfig: { region } }),
     }), source)
   }

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs'
+import { hostname } from 'node:os'
 import { isAbsolute, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { OptionSpec, ParsedArgs } from '../cli/args.js'
@@ -6,6 +7,7 @@ import type { CommandSpec } from '../cli/command.js'
 import { UsageError } from '../cli/errors.js'
 import { EXIT } from '../cli/exit-status.js'
 import type { CommandIO } from '../cli/stage.js'
+import { validHostName } from '../config/host.js'
 import { DEFAULT_CONFIG_DIR, DEFAULT_STATE_DIR } from '../config/schema.js'
 import { namedRegion, setupClients, type SetupClients } from '../setup/aws-clients.js'
 import { ccryptEncrypt } from '../setup/ccrypt.js'
@@ -42,6 +44,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'lock-mode', type: 'string', arg: 'MODE', help: "Object Lock mode, GOVERNANCE or COMPLIANCE (default: the package's)" },
   { name: 'state-dir', type: 'string', arg: 'DIR', help: `state (cache) directory, owned by the backup user (default ${DEFAULT_STATE_DIR})` },
   { name: 'user', type: 'string', arg: 'NAME', help: `system user the backup runs as and who owns the credentials (default ${DEFAULT_USER})` },
+  { name: 'host', type: 'string', arg: 'NAME', help: 'name this machine\'s backups are stored under, pinned in conf and tagged on the IAM user (default: the host name)' },
   { name: 'create-user', type: 'string', arg: 'NAME', help: "create IAM user NAME in the package's backup group, with an access key in CONFIG/aws-credentials" },
   { name: 'encrypted-creds', type: 'string', arg: 'FILE', help: 'also write the credentials encrypted with ccrypt(1) to FILE, for transfer' },
   { name: 'password-fd', type: 'number', arg: 'N', help: 'read the password for --encrypted-creds from file descriptor N (default: ask twice on the terminal)' },
@@ -68,6 +71,9 @@ interface Options {
   stateDir: string
   user: string
   createUser: string | undefined
+  /** The host name, and whether --host gave it (then it is pinned in conf even without --create-user). */
+  host: string
+  hostGiven: boolean
   encryptedCreds: string | undefined
   passwordFd: number | undefined
   exec: string
@@ -101,6 +107,8 @@ function readOptions(args: ParsedArgs, env: NodeJS.ProcessEnv): Options {
   if (createUser !== undefined && !validIamUserName(createUser)) {
     throw new UsageError(`--create-user: "${createUser}" is not a valid IAM user name (up to 64 of letters, digits and +=,.@_-)`)
   }
+  const host = args.string('host') ?? hostname()
+  if (!validHostName(host)) throw new UsageError(`${args.has('host') ? '--host' : 'the host name'}: "${host}" cannot name a host in the store (up to 128 letters, digits, ".", "_" and "-"); give --host NAME`)
   const useStack = !args.flag('no-stack')
   if (createUser !== undefined && !useStack) throw new UsageError('--create-user needs the package\'s stack (its backup group); drop --no-stack')
   const encryptedCreds = args.string('encrypted-creds')
@@ -128,6 +136,8 @@ function readOptions(args: ParsedArgs, env: NodeJS.ProcessEnv): Options {
     stateDir: absoluteOption(args, 'state-dir', DEFAULT_STATE_DIR),
     user: args.string('user') ?? DEFAULT_USER,
     createUser,
+    host,
+    hostGiven: args.has('host'),
     encryptedCreds: encryptedCreds === undefined ? undefined : resolve(encryptedCreds),
     passwordFd,
     exec: exec.trim(),
@@ -195,7 +205,7 @@ async function writeConfig(args: ParsedArgs, io: CommandIO): Promise<number> {
     if (o.useStack) lines.push(describeCall('cloudformation', 'DescribeStacks', { StackName: o.packageName, Region: o.region ?? '(region from the AWS profile)' }))
     if (o.verify) lines.push(describeVerify(units))
     if (o.createUser !== undefined) {
-      lines.push(...describeBackupUserCalls({ userName: o.createUser, groupName: `<BackupGroupName output of ${o.packageName}>`, packageName: o.packageName }))
+      lines.push(...describeBackupUserCalls({ userName: o.createUser, groupName: `<BackupGroupName output of ${o.packageName}>`, packageName: o.packageName, host: o.host }))
     }
     for (const entry of files.entries) lines.push(files.describe(entry))
     if (o.encryptedCreds !== undefined) lines.push(ccryptLine)
@@ -238,7 +248,7 @@ async function writeConfig(args: ParsedArgs, io: CommandIO): Promise<number> {
 
   let key: AccessKey | undefined
   if (o.createUser !== undefined) {
-    key = await createBackupUser(clients!.iam, { userName: o.createUser, groupName: outputs.backupGroupName!, packageName: o.packageName }, log)
+    key = await createBackupUser(clients!.iam, { userName: o.createUser, groupName: outputs.backupGroupName!, packageName: o.packageName, host: o.host }, log)
     if (outputs.backupRoleArn === undefined) {
       io.stderr.write(`s3-sysbackup write-config: warning: package ${o.packageName} has no BackupRoleArn output; conf has no role_arn to assume\n`)
     }
@@ -253,6 +263,7 @@ async function writeConfig(args: ParsedArgs, io: CommandIO): Promise<number> {
     ...(o.retentionDays ?? outputs.retentionDays ? { daysRetained: o.retentionDays ?? outputs.retentionDays } : {}),
     ...(o.lockMode ?? outputs.lockMode ? { lockMode: o.lockMode ?? outputs.lockMode } : {}),
     stateDir: o.stateDir,
+    ...(key || o.hostGiven ? { host: o.host } : {}),
   })
   if (creds && key) creds.content = renderCredentials(key, outputs.backupGroupName)
 

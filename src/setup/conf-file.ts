@@ -13,6 +13,8 @@ export interface ConfSettings {
   daysRetained?: number
   lockMode?: string
   stateDir?: string
+  /** The host name runs are stored under, pinned in conf when it is the IAM user's host tag. */
+  host?: string
 }
 
 /**
@@ -53,6 +55,10 @@ export function renderConf(s: ConfSettings): string {
   }
 
   if (s.stateDir !== undefined && s.stateDir !== DEFAULT_STATE_DIR) section('state', [`dir = ${s.stateDir}`])
+  if (s.host !== undefined) {
+    const why = s.iamUser !== undefined ? `the host tag of IAM user ${s.iamUser}: the backup role allows this host no other name` : 'given to write-config'
+    section('archive', [`# Manifests and snapshots are stored under this name (${why}).`, `host = ${s.host}`])
+  }
 
   const header = [
     `# s3-sysbackup configuration for package ${s.packageName}, written by`,

@@ -1,5 +1,6 @@
 import { AddUserToGroupCommand, CreateAccessKeyCommand, CreateUserCommand, type IAMClient } from '@aws-sdk/client-iam'
 import { FatalError } from '../cli/errors.js'
+import { HOST_TAG } from '../config/host.js'
 import { awsCall, awsErrorName } from './aws-errors.js'
 import { describeCall } from './describe-call.js'
 import type { AccessKey } from './credentials-file.js'
@@ -16,12 +17,18 @@ export interface BackupUserRequest {
   userName: string
   groupName: string
   packageName: string
+  /** The host the user backs up; tagged on the user, it confines the host to its own manifests. */
+  host: string
+}
+
+function userTags(req: BackupUserRequest): { Key: string, Value: string }[] {
+  return [{ Key: 's3-sysbackup:package', Value: req.packageName }, { Key: HOST_TAG, Value: req.host }]
 }
 
 /** The requests createBackupUser makes, as --dry-run shows them. */
 export function describeBackupUserCalls(req: BackupUserRequest): string[] {
   return [
-    describeCall('iam', 'CreateUser', { UserName: req.userName, Path: USER_PATH, Tags: [`s3-sysbackup:package=${req.packageName}`] }),
+    describeCall('iam', 'CreateUser', { UserName: req.userName, Path: USER_PATH, Tags: userTags(req).map((tag) => `${tag.Key}=${tag.Value}`) }),
     describeCall('iam', 'AddUserToGroup', { UserName: req.userName, GroupName: req.groupName }),
     describeCall('iam', 'CreateAccessKey', { UserName: req.userName }),
   ]
@@ -35,7 +42,7 @@ export function describeBackupUserCalls(req: BackupUserRequest): string[] {
 export async function createBackupUser(iam: IAMClient, req: BackupUserRequest, log: (line: string) => void): Promise<AccessKey> {
   const [create, join, key] = describeBackupUserCalls(req)
   await awsCall(`CreateUser ${req.userName}`, () => iam.send(new CreateUserCommand({
-    UserName: req.userName, Path: USER_PATH, Tags: [{ Key: 's3-sysbackup:package', Value: req.packageName }],
+    UserName: req.userName, Path: USER_PATH, Tags: userTags(req),
   }))).catch((err: unknown) => {
     if (awsErrorName(err) === 'EntityAlreadyExistsException') {
       throw new FatalError(`IAM user ${req.userName} exists already; choose another name for --create-user`)

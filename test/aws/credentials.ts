@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts'
 import { ConfigError, FatalError } from '../../src/cli/errors.js'
 import { loadConfig, type LoadedConfig } from '../../src/config/load-config.js'
-import { awsAccess, resolveCredentials } from '../../src/aws/credentials.js'
+import { awsAccess, backupSessionParams, resolveCredentials } from '../../src/aws/credentials.js'
 import { openStore } from '../../src/store/open-store.js'
 import type { S3Store } from '../../src/store/s3-store.js'
 import { startMoto, type Moto } from '../helpers/moto.js'
@@ -169,8 +169,22 @@ t.test('credentials_file + role_arn: the file\'s credentials assume the role thr
   t.equal(who.Arn, `arn:aws:sts::123456789012:assumed-role/backup-role/s3-sysbackup-${hostname()}`.slice(0, who.Arn!.length), 'acting as the role')
   t.match(who.Arn, /assumed-role\/backup-role\/s3-sysbackup-/)
 
+  const named = config(t, `[aws]\ncredentials_file = creds\nprofile = backup\nrole_arn = ${role}\n[archive]\nhost = web1\n[s3]\nbucket = b\n`, { creds: CREDS })
+  const asWeb1 = await (await openStore(named) as S3Store).client.config.credentials()
+  const whoWeb1 = await new STSClient({ credentials: asWeb1 }).send(new GetCallerIdentityCommand({}))
+  t.match(whoWeb1.Arn, /assumed-role\/backup-role\/s3-sysbackup-web1$/, 'the session is named after [archive] host')
+
   const broken = config(t, `[aws]\ncredentials_file = creds\nprofile = empty\nrole_arn = ${role}\n`, { creds: CREDS })
   const err = await rejects(resolveCredentials(awsAccess(broken)))
   t.ok(err instanceof FatalError, 'without the file\'s credentials there is no role')
   t.match(err.message, /^cannot get AWS credentials from profile "empty" of \S+\/creds: CredentialsProviderError: /, 'the file is named as the culprit')
+})
+
+t.test('the backup session carries the host tag the package\'s role requires', async (t) => {
+  t.same(backupSessionParams('arn:aws:iam::123456789012:role/r', 'web1.example.org'), {
+    RoleArn: 'arn:aws:iam::123456789012:role/r',
+    RoleSessionName: 's3-sysbackup-web1.example.org',
+    Tags: [{ Key: 's3-sysbackup-host', Value: 'web1.example.org' }],
+  })
+  t.equal(backupSessionParams('r', 'x'.repeat(100)).RoleSessionName.length, 64, 'session names are cut to STS\'s limit')
 })

@@ -1,10 +1,11 @@
 import t from 'tap'
+import { hostname } from 'node:os'
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import ini from 'ini'
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation'
-import { CreateGroupCommand, CreateUserCommand, GetUserCommand, IAMClient, ListAccessKeysCommand, ListGroupsForUserCommand, ListUsersCommand } from '@aws-sdk/client-iam'
+import { CreateGroupCommand, CreateUserCommand, GetUserCommand, IAMClient, ListAccessKeysCommand, ListGroupsForUserCommand, ListUserTagsCommand, ListUsersCommand } from '@aws-sdk/client-iam'
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts'
 import { main } from '../../src/commands/s3-sysbackup.js'
 import { parseConf } from '../../src/config/load-config.js'
@@ -205,15 +206,18 @@ t.test('settings from the package and from the options', async (t) => {
 t.test('--create-user: an IAM user in the backup group, an access key, credentials 0600 owned by the backup user', async (t) => {
   await createPackage()
   const root = newRoot()
-  const run = await writeConfig(['--root', root, '--create-user', 'host1.example.org'])
+  const run = await writeConfig(['--root', root, '--create-user', 'host1.example.org', '--host', 'host1'])
   t.equal(run.status, 0, run.stderr)
-  t.match(run.stdout, 'aws iam CreateUser UserName=host1.example.org Path=/s3-sysbackup/ Tags=[s3-sysbackup:package=s3-sysbackup]\n' +
+  t.match(run.stdout, 'aws iam CreateUser UserName=host1.example.org Path=/s3-sysbackup/ Tags=[s3-sysbackup:package=s3-sysbackup,s3-sysbackup-host=host1]\n' +
     `aws iam AddUserToGroup UserName=host1.example.org GroupName=${MOTO_GROUPS.BackupGroupName}\n` +
     'aws iam CreateAccessKey UserName=host1.example.org\n')
   t.match(run.stdout, `file ${root}/etc/backup/aws-credentials 0600 backup:backup\n`)
 
   const user = await iam.send(new GetUserCommand({ UserName: 'host1.example.org' }))
   t.equal(user.User!.Path, '/s3-sysbackup/')
+  const tags = await iam.send(new ListUserTagsCommand({ UserName: 'host1.example.org' }))
+  t.same(Object.fromEntries((tags.Tags ?? []).map((tag) => [tag.Key, tag.Value])), { 's3-sysbackup:package': 's3-sysbackup', 's3-sysbackup-host': 'host1' },
+    'tagged with its host, which the backup role requires as the session tag')
   const groups = await iam.send(new ListGroupsForUserCommand({ UserName: 'host1.example.org' }))
   t.same(groups.Groups!.map((g) => g.GroupName), [MOTO_GROUPS.BackupGroupName], 'member of the backup group')
   const keys = await iam.send(new ListAccessKeysCommand({ UserName: 'host1.example.org' }))
@@ -232,6 +236,7 @@ t.test('--create-user: an IAM user in the backup group, an access key, credentia
   const conf = parseConf(readFileSync(join(root, 'etc/backup/conf'), 'utf8'), 'conf', '/etc/backup')
   t.equal(conf.aws.credentials_file, '/etc/backup/aws-credentials')
   t.match(conf.aws.role_arn, /^arn:aws:iam::123456789012:role\/s3-sysbackup-BackupRole-/, 'assumes the backup role')
+  t.equal(conf.archive.host, 'host1', 'the host is pinned in conf, the same as the IAM user\'s tag')
 })
 
 t.test('--encrypted-creds: a ccrypt copy that decrypts to the same credentials', async (t) => {
@@ -342,7 +347,7 @@ t.test('--dry-run prints every file and AWS request, and does nothing', async (t
   t.equal(run.stdout, [
     'aws cloudformation DescribeStacks StackName=s3-sysbackup Region=eu-west-1',
     'run  systemd-analyze verify --man=no s3-sysbackup.service s3-sysbackup.timer',
-    'aws iam CreateUser UserName=host7 Path=/s3-sysbackup/ Tags=[s3-sysbackup:package=s3-sysbackup]',
+    `aws iam CreateUser UserName=host7 Path=/s3-sysbackup/ Tags=[s3-sysbackup:package=s3-sysbackup,s3-sysbackup-host=${hostname()}]`,
     'aws iam AddUserToGroup UserName=host7 GroupName="<BackupGroupName output of s3-sysbackup>"',
     'aws iam CreateAccessKey UserName=host7',
     `dir  ${root}/etc/backup 0755 root:root`,

@@ -56,7 +56,7 @@ export function evaluate(identity: PolicyDocument[], resourcePolicies: PolicyDoc
     statements.forEach((st, i) => {
       if (isResourcePolicy && !principalMatches(st.Principal, req.principalArn)) return
       if (!actionMatches(st, req.action)) return
-      if (!resourceMatches(st, req.resource, context)) return
+      if (!resourceMatches(st, req.resource, context, isResourcePolicy)) return
       if (!conditionsMatch(st.Condition, context)) return
       ;(st.Effect === 'Deny' ? matchedDeny : matchedAllow).push(st.Sid ?? `#${i}`)
     })
@@ -84,7 +84,12 @@ function actionMatches(st: Statement, action: string): boolean {
   throw new Error(`statement ${st.Sid ?? ''} has neither Action nor NotAction`)
 }
 
-function resourceMatches(st: Statement, resource: string, context: Record<string, string | undefined>): boolean {
+/**
+ * A resource policy's statement without Resource (a role's trust policy)
+ * is about the resource it is attached to; an identity policy's must name one.
+ */
+function resourceMatches(st: Statement, resource: string, context: Record<string, string | undefined>, isResourcePolicy: boolean): boolean {
+  if (isResourcePolicy && st.Resource === undefined && st.NotResource === undefined) return true
   const expand = (p: string) => substitute(p, context)
   if (st.Resource !== undefined) return list(st.Resource).some((p) => { const e = expand(p); return e !== null && wildcardMatch(e, resource) })
   if (st.NotResource !== undefined) return !list(st.NotResource).some((p) => { const e = expand(p); return e !== null && wildcardMatch(e, resource) })

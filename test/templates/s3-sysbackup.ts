@@ -54,12 +54,17 @@ const SAMPLES = {
   ownManifest: `${pkg.bucketArn}/manifests/host1/2026-01-01T00:00:00Z.json`,
   otherManifest: `${pkg.bucketArn}/manifests/host2/2026-01-01T00:00:00Z.json`,
   snapshot: `${pkg.bucketArn}/snapshots/host1/2026-01-01T00:00:00Z-pgdump`,
+  otherSnapshot: `${pkg.bucketArn}/snapshots/host2/2026-01-01T00:00:00Z-pgdump`,
   elsewhere: `${pkg.bucketArn}/other/key`,
 }
 
+/** The session tag a backup host's role session carries (see the trust policy test). */
+const HOST_TAG = { 'aws:PrincipalTag/s3-sysbackup-host': 'host1' }
+
 function decide(role: 'BackupRole' | 'RestoreRole' | 'AuditRole', req: Omit<Request, 'principalArn'>) {
   const policy = pkg.rolePolicy(role.replace('Role', 'Policy') as 'BackupPolicy')
-  return evaluate([policy], [pkg.bucketPolicy], { principalArn: pkg.roleArn(role), ...req }).decision
+  const context = { ...HOST_TAG, ...req.context }
+  return evaluate([policy], [pkg.bucketPolicy], { principalArn: pkg.roleArn(role), ...req, context }).decision
 }
 
 /**
@@ -71,7 +76,7 @@ function allowedPairs(role: 'BackupRole' | 'RestoreRole' | 'AuditRole'): string[
   const out: string[] = []
   for (const action of S3_ACTIONS) {
     for (const [kind, resource] of Object.entries(SAMPLES)) {
-      const prefixes = kind === 'bucket' ? ['content/', 'manifests/', 'snapshots/', undefined] : [undefined]
+      const prefixes = kind === 'bucket' ? ['content/', 'manifests/', 'manifests/host1/', 'manifests/host2/', 'snapshots/', undefined] : [undefined]
       for (const prefix of prefixes) {
         const context: Record<string, string | undefined> = { 's3:object-lock-mode': 'GOVERNANCE', 's3:prefix': prefix }
         if (decide(role, { action, resource, context }) === 'allow') out.push(`${action} ${kind}${prefix !== undefined ? ` prefix=${prefix}` : ''}`)
@@ -80,6 +85,8 @@ function allowedPairs(role: 'BackupRole' | 'RestoreRole' | 'AuditRole'): string[
   }
   return out.sort()
 }
+
+const ALL_BUCKET_KINDS = ['bucket prefix=content/', 'bucket prefix=manifests/', 'bucket prefix=manifests/host1/', 'bucket prefix=manifests/host2/', 'bucket prefix=snapshots/', 'bucket']
 
 function pairs(actions: string[], kinds: string[]): string[] {
   return actions.flatMap((a) => kinds.map((k) => `${a} ${k}`))
@@ -149,10 +156,12 @@ t.test('the bucket policy refuses other lock modes, governance bypass and plain 
 t.test('backup role: stores, extends retention, lists content versions, reads the export; nothing else', async (t) => {
   const backupActions = ['s3:PutObject', 's3:PutObjectRetention', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts']
   const expected = [
-    ...pairs(backupActions, ['content', 'ownManifest', 'otherManifest', 'snapshot']),
-    ...pairs(['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectRetention'], ['content']),
+    ...pairs(backupActions, ['content', 'ownManifest', 'snapshot']),
+    ...pairs(['s3:GetObject'], ['content', 'ownManifest']),
+    ...pairs(['s3:GetObjectVersion', 's3:GetObjectRetention'], ['content']),
     ...pairs(['s3:ListBucket', 's3:ListBucketVersions'], ['bucket prefix=content/']),
-    ...pairs(['s3:GetBucketObjectLockConfiguration', 's3:GetBucketVersioning', 's3:GetBucketLocation'], ['bucket prefix=content/', 'bucket prefix=manifests/', 'bucket prefix=snapshots/', 'bucket']),
+    ...pairs(['s3:ListBucket'], ['bucket prefix=manifests/host1/']),
+    ...pairs(['s3:GetBucketObjectLockConfiguration', 's3:GetBucketVersioning', 's3:GetBucketLocation'], ALL_BUCKET_KINDS),
   ]
   t.same(allowedPairs('BackupRole').map((p) => p.toLowerCase()), expected.map((p) => p.toLowerCase()).sort(), 'exactly these (action, object) pairs are allowed')
 
@@ -160,8 +169,11 @@ t.test('backup role: stores, extends retention, lists content versions, reads th
   for (const action of S3_ACTIONS.filter((a) => /^s3:delete/i.test(a))) {
     for (const resource of Object.values(SAMPLES)) t.not(d(action, resource), 'allow', `no ${action} on ${resource}`)
   }
-  t.not(d('s3:GetObject', SAMPLES.ownManifest), 'allow', 'no GetObject on its own manifests')
+  t.equal(d('s3:GetObject', SAMPLES.ownManifest), 'allow', 'reads its own manifests (to rebuild a lost state cache)')
   t.not(d('s3:GetObject', SAMPLES.otherManifest), 'allow', "no GetObject on other hosts' manifests")
+  t.not(d('s3:PutObject', SAMPLES.otherManifest, { 's3:object-lock-mode': 'GOVERNANCE' }), 'allow', "cannot add to other hosts' manifests")
+  t.not(d('s3:PutObject', SAMPLES.otherSnapshot, { 's3:object-lock-mode': 'GOVERNANCE' }), 'allow', "cannot add to other hosts' snapshots")
+  t.not(d('s3:GetObject', SAMPLES.ownManifest, { 'aws:PrincipalTag/s3-sysbackup-host': undefined }), 'allow', 'a session without the host tag reads no manifest')
   t.not(d('s3:GetObjectVersion', SAMPLES.otherManifest), 'allow')
   t.not(d('s3:GetObject', SAMPLES.snapshot), 'allow', 'no reading snapshots')
   t.not(d('s3:ListBucket', SAMPLES.bucket, { 's3:prefix': 'manifests/host2/' }), 'allow', "cannot list other hosts' manifests")
@@ -177,8 +189,8 @@ t.test('backup role: stores, extends retention, lists content versions, reads th
 })
 
 t.test('restore role: lists and reads everything, with retention; writes nothing', async (t) => {
-  const objects = ['content', 'ownManifest', 'otherManifest', 'snapshot', 'elsewhere']
-  const bucketKinds = ['bucket prefix=content/', 'bucket prefix=manifests/', 'bucket prefix=snapshots/', 'bucket']
+  const objects = ['content', 'ownManifest', 'otherManifest', 'snapshot', 'otherSnapshot', 'elsewhere']
+  const bucketKinds = ALL_BUCKET_KINDS
   const expected = [
     ...pairs(['s3:GetObject', 's3:GetObjectVersion', 's3:GetObjectRetention', 's3:GetObjectLegalHold'], objects),
     ...pairs(['s3:ListBucket', 's3:ListBucketVersions', 's3:GetBucketObjectLockConfiguration', 's3:GetBucketVersioning', 's3:GetBucketLocation'], bucketKinds),
@@ -190,8 +202,8 @@ t.test('restore role: lists and reads everything, with retention; writes nothing
 })
 
 t.test('audit role: lists, reads retention and manifests; no file content, no writes', async (t) => {
-  const objects = ['content', 'ownManifest', 'otherManifest', 'snapshot', 'elsewhere']
-  const bucketKinds = ['bucket prefix=content/', 'bucket prefix=manifests/', 'bucket prefix=snapshots/', 'bucket']
+  const objects = ['content', 'ownManifest', 'otherManifest', 'snapshot', 'otherSnapshot', 'elsewhere']
+  const bucketKinds = ALL_BUCKET_KINDS
   const expected = [
     ...pairs(['s3:GetObjectRetention', 's3:GetObjectLegalHold'], objects),
     ...pairs(['s3:GetObject', 's3:GetObjectVersion'], ['ownManifest', 'otherManifest']),
@@ -213,11 +225,27 @@ t.test('role policies name every action explicitly (no wildcards)', async (t) =>
   }
 })
 
+t.test('the backup role is assumed only with a host session tag equal to the caller\'s own host tag', async (t) => {
+  const trust = pkg.rendered.resources.BackupRole!.Properties.AssumeRolePolicyDocument as PolicyDocument
+  const assume = (action: string, context: Record<string, string | undefined>) =>
+    evaluate([], [trust], { action, resource: pkg.roleArn('BackupRole'), principalArn: ROOT_ARN, context }).decision
+  const own = { 'aws:PrincipalTag/s3-sysbackup-host': 'host1' }
+  for (const action of ['sts:AssumeRole', 'sts:TagSession']) {
+    t.equal(assume(action, { ...own, 'aws:RequestTag/s3-sysbackup-host': 'host1' }), 'allow', `${action} with its own host tag`)
+    t.not(assume(action, { ...own, 'aws:RequestTag/s3-sysbackup-host': 'host2' }), 'allow', `${action} claiming another host`)
+    t.not(assume(action, { ...own }), 'allow', `${action} without the session tag`)
+    t.not(assume(action, { 'aws:RequestTag/s3-sysbackup-host': 'host1' }), 'allow', `${action} by a caller without a host tag`)
+  }
+})
+
 t.test('each role is assumable from the account; each group may assume its own role only', async (t) => {
   const roles = ['BackupRole', 'RestoreRole', 'AuditRole'] as const
   for (const role of roles) {
     const trust = pkg.rendered.resources[role]!.Properties.AssumeRolePolicyDocument as PolicyDocument
-    t.same(trust.Statement, [{ Effect: 'Allow', Principal: { AWS: ROOT_ARN }, Action: 'sts:AssumeRole' }], `${role} trusts the account (IAM policies decide who)`)
+    const statements = Array.isArray(trust.Statement) ? trust.Statement : [trust.Statement]
+    t.equal(statements.length, 1)
+    t.same(statements[0]!.Principal, { AWS: ROOT_ARN }, `${role} trusts the account (IAM policies decide who)`)
+    t.same([statements[0]!.Action].flat().sort(), role === 'BackupRole' ? ['sts:AssumeRole', 'sts:TagSession'] : ['sts:AssumeRole'])
     const group = pkg.rendered.resources[role.replace('Role', 'Group')]!.Properties.Policies as Array<{ PolicyDocument: PolicyDocument }>
     t.equal(group.length, 1)
     for (const other of roles) {
