@@ -11,6 +11,7 @@ import type { StageSpec } from '../cli/stage.js'
  */
 export const STAGES: Record<string, () => Promise<StageSpec>> = {
   'sysbackup-hash': async () => (await import('../stages/hash/hash-stage.js')).hashStage,
+  'sysbackup-upload': async () => (await import('../stages/upload/upload-stage.js')).uploadStage,
   'sysbackup-pick': async () => (await import('../stages/pick/pick-stage.js')).pickStage,
 }
 
