@@ -17,7 +17,7 @@ const DAY_MS = 86_400_000
 /** The options every store-writing stage takes, one wording everywhere. */
 export const RUN_OPTIONS: OptionSpec[] = [
   { name: 'host', type: 'string', arg: 'NAME', help: 'host name in object keys (default: this machine\'s name)' },
-  { name: 'run-time', type: 'string', arg: 'ISO', help: 'the run\'s time T0, ISO-8601 UTC, as in key timestamps (default: now)' },
+  { name: 'run-time', type: 'string', arg: 'ISO', help: 'the run\'s time T0: ISO-8601 with a zone, or YYYYMMDDTHHMMSSZ (default: now)' },
   { name: 'retain-until', type: 'string', arg: 'ISO', help: 'retain-until date R (default: T0 + [content] days_retained days)' },
 ]
 

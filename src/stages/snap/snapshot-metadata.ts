@@ -1,4 +1,5 @@
 import { MAX_METADATA_BYTES } from '../../store/validate.js'
+import { cutAtCharacter } from './description.js'
 
 /** What a snapshot object's metadata says (see sysbackup-snap(1)). */
 export interface SnapshotFacts {
@@ -37,32 +38,26 @@ export function percentEncode(bytes: Buffer): string {
  * S3's 2 KiB: the restore command is given room first (it is short and
  * matters most), the description what is left; a value cut short is named
  * in `truncated` (e.g. `description`), and the full text is in the
- * manifest. A cut never splits a `%XX` escape, and never leaves a blank at
- * the end.
+ * manifest. A cut never splits an escape or a UTF-8 character.
  */
 export function snapshotMetadata(facts: SnapshotFacts): Record<string, string> {
   const metadata: Record<string, string> = {}
   if (facts.sha256 !== undefined) metadata.sha256 = facts.sha256
   if (facts.size !== undefined) metadata.size = String(facts.size)
-  const wanted: [string, string][] = [['description', percentEncode(facts.description)]]
-  if (facts.restoreThrough !== undefined) wanted.unshift(['restore-through', percentEncode(facts.restoreThrough)])
-  // Room for the `truncated` entry is kept back whenever a cut might be needed.
+  const wanted: [string, Buffer][] = [['description', facts.description]]
+  if (facts.restoreThrough !== undefined) wanted.unshift(['restore-through', facts.restoreThrough])
   const fixed = sizeOf(metadata)
-  const full = wanted.reduce((n, [k, v]) => n + k.length + v.length, 0)
-  const truncatedEntry = 'truncated'.length + 'restore-through,description'.length
-  let room = MAX_METADATA_BYTES - fixed - (fixed + full > MAX_METADATA_BYTES ? truncatedEntry : 0)
+  const full = wanted.reduce((n, [k, v]) => n + k.length + percentEncode(v).length, 0)
+  // Room for the `truncated` entry is kept back whenever a cut is needed.
+  const reserve = fixed + full > MAX_METADATA_BYTES ? 'truncated'.length + wanted.map(([k]) => k).join(',').length : 0
+  let room = MAX_METADATA_BYTES - fixed - reserve
   const cut: string[] = []
-  for (const [key, value] of wanted) {
-    const space = room - key.length
-    if (value.length <= space) {
-      metadata[key] = value
-      room -= key.length + value.length
-      continue
-    }
-    cut.push(key)
-    if (space > 0) {
-      metadata[key] = cutEncoded(value, space)
-      room -= key.length + metadata[key]!.length
+  for (const [key, bytes] of wanted) {
+    const { text, whole } = encodeWithin(bytes, room - key.length)
+    if (!whole) cut.push(key)
+    if (text.length > 0 || whole) {
+      metadata[key] = text
+      room -= key.length + text.length
     }
   }
   if (cut.length > 0) metadata.truncated = cut.join(',')
@@ -75,11 +70,27 @@ function sizeOf(metadata: Record<string, string>): number {
   return n
 }
 
-/** The first `limit` characters of percent-encoded text, not ending inside an escape nor on a blank. */
-function cutEncoded(text: string, limit: number): string {
-  let end = limit
-  if (text[end - 1] === '%') end -= 1
-  else if (text[end - 2] === '%') end -= 2
-  while (end > 0 && text[end - 1] === ' ') end--
-  return text.slice(0, end)
+/**
+ * The percent-encoding of the longest start of `bytes` whose encoding has
+ * at most `limit` characters, cut between characters (cutAtCharacter), so
+ * it never ends inside an escape or a UTF-8 sequence.
+ */
+function encodeWithin(bytes: Buffer, limit: number): { text: string, whole: boolean } {
+  const text = percentEncode(bytes)
+  if (text.length <= limit) return { text, whole: true }
+  if (limit <= 0) return { text: '', whole: false }
+  // First guess from the cost of each byte, then back off (blanks at the new end cost more).
+  let n = 0
+  for (let used = 0; n < bytes.length; n++) {
+    const b = bytes[n]!
+    const cost = b > 0x20 && b <= 0x7e && b !== 0x25 ? 1 : 3
+    if (used + cost > limit) break
+    used += cost
+  }
+  for (;;) {
+    const prefix = cutAtCharacter(bytes, n)
+    const encoded = percentEncode(prefix)
+    if (encoded.length <= limit) return { text: encoded, whole: false }
+    n = prefix.length - 1
+  }
 }
