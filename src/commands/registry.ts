@@ -11,6 +11,7 @@ import type { StageSpec } from '../cli/stage.js'
  */
 export const STAGES: Record<string, () => Promise<StageSpec>> = {
   'sysbackup-hash': async () => (await import('../stages/hash/hash-stage.js')).hashStage,
+  'sysbackup-manifest': async () => (await import('../stages/manifest/manifest-stage.js')).manifestStage,
   'sysbackup-pick': async () => (await import('../stages/pick/pick-stage.js')).pickStage,
   'sysbackup-snap': async () => (await import('../stages/snap/snap-stage.js')).snapStage,
 }
