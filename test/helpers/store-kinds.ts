@@ -11,7 +11,7 @@ import { startMoto, type Moto } from './moto.js'
 export interface FreshStore {
   /** A configuration directory whose `conf` names the store (plus `extraConf`). */
   configDir: string
-  /** Opens the store for reading, as a later command would. */
+  /** Opens the store (for writing: a local store is created when missing), as a stage would. */
   open(): Promise<Store>
   /** Multipart uploads started and neither completed nor aborted (always 0 for a local store). */
   pendingUploads(): Promise<number>
@@ -42,7 +42,7 @@ export const LOCAL_STORE: StoreKind = {
     const configDir = writeConfig(t, `[s3]\nbucket = file:store\n${extraConf}`)
     return {
       configDir,
-      open: () => openStore(loadConfig(configDir, {})),
+      open: () => openStore(loadConfig(configDir, {}), { access: 'write' }),
       pendingUploads: async () => 0,
     }
   },
@@ -76,7 +76,7 @@ export function motoStore(t: Test): StoreKind {
       const configDir = writeConfig(t, `[s3]\nbucket = backups\nendpoint = ${moto!.endpoint}\n${extraConf}`)
       return {
         configDir,
-        open: () => openStore(loadConfig(configDir, {})),
+        open: () => openStore(loadConfig(configDir, {}), { access: 'write' }),
         pendingUploads: async () => (await client.send(new ListMultipartUploadsCommand({ Bucket: 'backups' }))).Uploads?.length ?? 0,
       }
     },
