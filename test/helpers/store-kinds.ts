@@ -6,6 +6,7 @@ import { loadConfig } from '../../src/config/load-config.js'
 import { openStore } from '../../src/store/open-store.js'
 import type { Store } from '../../src/store/store.js'
 import { startMoto, type Moto } from './moto.js'
+import { testDir } from './files.js'
 
 /** A fresh, empty store of one kind, and a configuration directory that names it. */
 export interface FreshStore {
@@ -27,8 +28,7 @@ export interface StoreKind {
 let configs = 0
 
 function writeConfig(t: Test, conf: string): string {
-  if (!existsSync(t.testdirName)) t.testdir({}) // made (and removed at the end) by tap
-  const dir = join(t.testdirName, `config-${++configs}`)
+  const dir = join(testDir(t), `config-${++configs}`)
   mkdirSync(dir)
   writeFileSync(join(dir, 'conf'), conf)
   return dir

@@ -13,14 +13,14 @@ import { loadConfig } from '../../../src/config/load-config.js'
 import { openStore } from '../../../src/store/open-store.js'
 import { ROOT, runBin, runProcess } from '../../helpers/bin.js'
 import { parseRecords } from '../../helpers/io.js'
+import { testDir } from '../../helpers/files.js'
 
 const BIN = join(ROOT, 'bin/sysbackup-snap.js')
 let configs = 0
 
 /** A configuration with a local store and the given bash snapshotters. */
 function config(t: Test, scripts: Record<string, string>): string {
-  if (!existsSync(t.testdirName)) t.testdir({})
-  const dir = join(t.testdirName, `config-${++configs}`)
+  const dir = join(testDir(t), `config-${++configs}`)
   mkdirSync(join(dir, 'snapshots.d'), { recursive: true })
   writeFileSync(join(dir, 'conf'), '[s3]\nbucket = file:store\n')
   for (const [name, body] of Object.entries(scripts)) writeFileSync(join(dir, 'snapshots.d', name), `#!/bin/bash\n${body}\n`, { mode: 0o755 })
