@@ -123,7 +123,9 @@ export class InputCollector {
     for await (const rec of reader) {
       if (this.stopped) return
       if (isEntry(rec)) {
-        await this.entry(rec, index, reader.lines, state)
+        // Most entries are taken without waiting (see ExternalSorter.add): no await, no extra turn.
+        const spilling = this.entry(rec, index, reader.lines, state)
+        if (spilling !== undefined) await spilling
       } else if (rec.type === 'snapshot') {
         await this.snapshot(rec, state)
       } else if (rec.type === 'error' || rec.type === 'warning') {
@@ -148,20 +150,24 @@ export class InputCollector {
     state.upstreamProblems = [...reader.upstreamProblems]
   }
 
-  private async entry(rec: Rec, index: number, lineNumber: number, state: InputState): Promise<void> {
+  /** Takes an entry; returns a promise only when the caller must wait (a spill or a log write). */
+  private entry(rec: Rec, index: number, lineNumber: number, state: InputState): Promise<void> | undefined {
     this.entries++
     const path = decodePath(rec)
     let kept = rec
+    let logged: Promise<void> | undefined
     if (rec.type === 'file') {
       const problem = fileEntryProblem(rec as Parameters<typeof fileEntryProblem>[0], this.settings.retainUntil)
       if (problem !== null) {
         this.unreferenced++
         kept = withoutReference(rec)
-        await state.log.add(line(this.problems.report('error', `${problem}; the entry is kept without a reference to content`, path)))
+        logged = state.log.add(line(this.problems.report('error', `${problem}; the entry is kept without a reference to content`, path)))
       }
     }
     const size = rec.type === 'file' ? rec.size as number : 0
-    await this.sorter.add({ key: pathBytes(path).toString('hex'), input: index, line: lineNumber, kind: rec.type, size, json: line(kept) })
+    const spilling = this.sorter.add({ key: pathBytes(path).toString('hex'), input: index, line: lineNumber, kind: rec.type, size, json: line(kept) })
+    if (logged === undefined) return spilling
+    return spilling === undefined ? logged : Promise.all([logged, spilling]).then(() => {})
   }
 
   private async snapshot(rec: Rec, state: InputState): Promise<void> {

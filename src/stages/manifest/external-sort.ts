@@ -56,11 +56,19 @@ export class ExternalSorter {
 
   constructor(private readonly dir: SpillDir, private readonly memoryBytes: number) {}
 
-  /** Adds an item; resolves at once, or once a run has been written when memory is full. */
-  async add(item: SortItem): Promise<void> {
+  /**
+   * Adds an item. Returns undefined when that is all (the common case, so
+   * a caller need not wait a turn per item), or a promise that resolves
+   * once a run has been written when memory is full.
+   */
+  add(item: SortItem): Promise<void> | undefined {
     this.items.push(item)
     this.bytes += itemBytes(item)
-    if (this.bytes < this.memoryBytes) return
+    if (this.bytes < this.memoryBytes) return undefined
+    return this.spill()
+  }
+
+  private async spill(): Promise<void> {
     // Another caller may be writing a run: wait for it, then see whether one is still due.
     await this.spilling
     if (this.bytes < this.memoryBytes) return

@@ -34,12 +34,27 @@ export function snapshotProblem(rec: SnapshotRecord, retainUntil: Date): string 
 
 function retentionProblem(value: unknown, retainUntil: Date, key: string): string | null {
   if (typeof value !== 'string') return `no retainUntil for ${key}`
+  // The usual form (toISOString's) compares as text, without a Date per entry.
+  if (CANONICAL_ISO.test(value) && value >= isoOf(retainUntil)) return null
   const date = new Date(value)
   if (Number.isNaN(date.getTime())) return `retainUntil ${JSON.stringify(value)} of ${key} is not a date`
   if (date.getTime() < retainUntil.getTime()) {
     return `${key} is retained until ${date.toISOString()}, before the manifest's ${retainUntil.toISOString()}`
   }
   return null
+}
+
+const CANONICAL_ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+
+let lastDate: Date | undefined
+let lastIso = ''
+/** `date.toISOString()`, remembered for the one R a run checks against. */
+function isoOf(date: Date): string {
+  if (date !== lastDate) {
+    lastDate = date
+    lastIso = date.toISOString()
+  }
+  return lastIso
 }
 
 /** A copy of `rec` without the fields that reference a stored version. */
