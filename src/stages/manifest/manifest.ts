@@ -81,7 +81,7 @@ export async function* buildManifest(ctx: StageContext, settings: ManifestSettin
     const header = manifestHeader(settings, inputs, startedAt)
     const manifest = new ManifestLines(header, inputs, problems, verdict, dir, settings.now)
     const compressed = await dir.file('manifest.ndjson.gz')
-    await writeManifest(manifest.lines(), compressed, settings.outputFile)
+    await writeManifest(manifest.lines(), compressed, settings.outputFile, ctx.signal)
     ctx.count('entries', manifest.counts.entries)
     ctx.count('duplicates', manifest.counts.duplicates)
     ctx.count('sortRuns', inputs.sorter.runs)
@@ -92,19 +92,26 @@ export async function* buildManifest(ctx: StageContext, settings: ManifestSettin
     const key = manifestKey(settings.run, verdict.complete)
     let versionId: string | undefined
     if (!settings.dryRun) {
-      const stored = await settings.store.putStream(key, createReadStream(compressed), {
-        lockMode: settings.run.lockMode,
-        retainUntil: settings.run.retainUntil,
-        contentType: 'application/gzip',
-        metadata: {
-          complete: String(verdict.complete),
-          entries: String(manifest.counts.entries),
-          files: String(manifest.counts.files),
-          bytes: String(manifest.counts.bytes),
-          digest: manifest.digest,
-        },
-        signal: ctx.signal,
-      })
+      let stored
+      try {
+        stored = await settings.store.putStream(key, createReadStream(compressed), {
+          lockMode: settings.run.lockMode,
+          retainUntil: settings.run.retainUntil,
+          contentType: 'application/gzip',
+          metadata: {
+            complete: String(verdict.complete),
+            entries: String(manifest.counts.entries),
+            files: String(manifest.counts.files),
+            bytes: String(manifest.counts.bytes),
+            digest: manifest.digest,
+          },
+          signal: ctx.signal,
+        })
+      } catch (err) {
+        // Stopped during the upload: nothing is stored, and the runner reports the interruption.
+        if (ctx.signal.aborted) return
+        throw err
+      }
       versionId = stored!.versionId
     }
     counted()
@@ -179,7 +186,7 @@ function sumRequests(all: Record<string, number>[]): Record<string, number> {
  * asked, uncompressed to `outputFile` (through a temporary file renamed
  * into place once complete, so a failed run leaves no half manifest there).
  */
-async function writeManifest(lines: AsyncIterable<string>, compressed: string, outputFile: string | undefined): Promise<void> {
+async function writeManifest(lines: AsyncIterable<string>, compressed: string, outputFile: string | undefined, signal: AbortSignal): Promise<void> {
   let output: { handle: FileHandle, temp: string } | undefined
   if (outputFile !== undefined) {
     const temp = join(dirname(outputFile), `.${basename(outputFile)}.${process.pid}.tmp`)
@@ -191,8 +198,8 @@ async function writeManifest(lines: AsyncIterable<string>, compressed: string, o
   }
   let done = false
   try {
-    await pipeline(Readable.from(chunks(lines, output?.handle)), createGzip({ level: MANIFEST_GZIP_LEVEL }), createWriteStream(compressed, { flags: 'wx', mode: 0o600 }))
-    done = true
+    await pipeline(Readable.from(chunks(lines, output?.handle, signal)), createGzip({ level: MANIFEST_GZIP_LEVEL }), createWriteStream(compressed, { flags: 'wx', mode: 0o600 }))
+    done = !signal.aborted
   } finally {
     if (output !== undefined) {
       await output.handle.close()
@@ -202,8 +209,11 @@ async function writeManifest(lines: AsyncIterable<string>, compressed: string, o
   }
 }
 
-/** Lines gathered into Buffers of about 64 KiB, each also written to `output`. */
-async function* chunks(lines: AsyncIterable<string>, output: FileHandle | undefined): AsyncGenerator<Buffer> {
+/**
+ * Lines gathered into Buffers of about 64 KiB, each also written to
+ * `output`. Stops early when `signal` aborts (the caller then stores nothing).
+ */
+async function* chunks(lines: AsyncIterable<string>, output: FileHandle | undefined, signal: AbortSignal): AsyncGenerator<Buffer> {
   let text = ''
   const flush = async (): Promise<Buffer> => {
     const chunk = Buffer.from(text)
@@ -213,7 +223,10 @@ async function* chunks(lines: AsyncIterable<string>, output: FileHandle | undefi
   }
   for await (const line of lines) {
     text += line
-    if (text.length >= 64 * 1024) yield await flush()
+    if (text.length >= 64 * 1024) {
+      if (signal.aborted) return
+      yield await flush()
+    }
   }
   if (text !== '') yield await flush()
 }
