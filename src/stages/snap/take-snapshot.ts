@@ -45,8 +45,9 @@ export interface SnapshotSettings {
  * stored unless the program exited with status 0: a failed multipart
  * upload is abandoned, so its partial output never becomes an object.
  *
- * A StoreFatalError is thrown (the run stops); so is the abort reason when
- * ctx.signal aborts (the program is killed, nothing stored).
+ * A StoreFatalError is thrown (the run stops). When ctx.signal aborts, the
+ * program is killed, nothing is stored, and there are no records: the
+ * runner reports the interruption.
  */
 export async function takeSnapshot(ctx: StageContext, program: Program, settings: SnapshotSettings): Promise<Rec[]> {
   const key = settings.keyPrefix + program.name
