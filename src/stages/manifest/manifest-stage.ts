@@ -13,9 +13,9 @@ import { buildManifest } from './manifest.js'
 /**
  * Memory for sorting entries before sorted runs are spilled to disk, in
  * MiB: about 30,000 typical entries. Measured with bench/manifest.ts
- * (200,000 entries): peak RSS 306 MiB with 64, 179 MiB with 8, 168 MiB
- * with 1, for about 10% more time at 8 than at 64; a million entries at
- * 16 make some 30 runs, merged in one pass.
+ * (200,000 entries, whole process): peak RSS 308 MiB with 64, 231 MiB with
+ * 16, 186 MiB with 4, 156 MiB with 1, for 8.1, 8.3, 8.3 and 9.4 s of CPU;
+ * a million entries at 16 make some 35 runs, merged in one pass.
  */
 export const DEFAULT_SORT_MEMORY_MIB = 16
 
