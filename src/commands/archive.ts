@@ -13,7 +13,7 @@ import { progressReporter } from '../archive/progress.js'
 import { takeRunLock } from '../archive/run-lock.js'
 import { runArchivePipeline, type StageCommand } from '../archive/stage-pipeline.js'
 import { formatSummary, summarize } from '../archive/summary.js'
-import { keyTimestamp } from '../archive/run-time.js'
+import { keyTimestamp } from '../stages/run-identity.js'
 
 const DAY_MS = 86_400_000
 

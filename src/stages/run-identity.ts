@@ -6,17 +6,22 @@
  * `--retain-until`) to upload, snap and manifest, so their keys and
  * retention agree.
  */
-import { hostname } from 'node:os'
 import type { OptionSpec, ParsedArgs } from '../cli/args.js'
 import { UsageError } from '../cli/errors.js'
-import type { Config } from '../config/schema.js'
+import { resolveHost } from '../config/host.js'
+import type { LoadedConfig } from '../config/load-config.js'
 import type { LockMode } from '../store/store.js'
 
-const DAY_MS = 86_400_000
+export const DAY_MS = 86_400_000
+
+/** `days` days after `date`. */
+export function addDays(date: Date, days: number): Date {
+  return new Date(date.getTime() + days * DAY_MS)
+}
 
 /** The options every store-writing stage takes, one wording everywhere. */
 export const RUN_OPTIONS: OptionSpec[] = [
-  { name: 'host', type: 'string', arg: 'NAME', help: 'host name in object keys (default: this machine\'s name)' },
+  { name: 'host', type: 'string', arg: 'NAME', help: 'host name in object keys (default: [archive] host, else this machine\'s name)' },
   { name: 'run-time', type: 'string', arg: 'ISO', help: 'the run\'s time T0: ISO-8601 with a zone, or YYYYMMDDTHHMMSSZ (default: now)' },
   { name: 'retain-until', type: 'string', arg: 'ISO', help: 'retain-until date R (default: T0 + [content] days_retained days)' },
 ]
@@ -32,29 +37,28 @@ export interface RunIdentity {
   daysRetained: number
 }
 
-const HOST = /^[A-Za-z0-9._-]+$/
-
 /**
- * The run's identity from `--host`, `--run-time` and `--retain-until`, with
- * defaults from the configuration and `now`. Throws UsageError for a bad
- * host name, a time that is not ISO-8601 with a zone, or an R not after T0.
+ * The run's identity from `--host` (else `[archive] host`, else the host
+ * name), `--run-time` and `--retain-until`, with defaults from the
+ * configuration and `now`. Throws UsageError for a bad host name, a time
+ * that is not ISO-8601 with a zone, or an R not after both T0 and now (a
+ * retention already past would lock nothing).
  */
-export function runIdentity(args: ParsedArgs, config: Config, now: Date): RunIdentity {
-  const host = args.string('host') ?? hostname()
-  if (!HOST.test(host)) throw new UsageError(`--host: "${host}" is not a valid host name for keys (letters, digits, ".", "_" and "-")`)
+export function runIdentity(args: ParsedArgs, config: LoadedConfig, now: Date): RunIdentity {
+  const host = resolveHost(args.string('host'), config)
   const given = args.string('run-time')
   const runTime = given === undefined ? now : parseTime(given, '--run-time')
-  const daysRetained = config.content.days_retained
+  const daysRetained = config.values.content.days_retained
   const until = args.string('retain-until')
-  const retainUntil = until === undefined ? new Date(runTime.getTime() + daysRetained * DAY_MS) : parseTime(until, '--retain-until')
-  if (retainUntil.getTime() <= runTime.getTime()) {
-    throw new UsageError(`--retain-until: ${retainUntil.toISOString()} is not after the run time ${runTime.toISOString()}`)
+  const retainUntil = until === undefined ? addDays(runTime, daysRetained) : parseTime(until, '--retain-until')
+  if (retainUntil.getTime() <= Math.max(runTime.getTime(), now.getTime())) {
+    throw new UsageError(`--retain-until: ${retainUntil.toISOString()} is not after the run time ${runTime.toISOString()} and now`)
   }
-  return { host, runTime, stamp: keyTimestamp(runTime), retainUntil, lockMode: config.content.lock_mode as LockMode, daysRetained }
+  return { host, runTime, stamp: keyTimestamp(runTime), retainUntil, lockMode: config.values.content.lock_mode as LockMode, daysRetained }
 }
 
 /** The fields a stage adds to its header record: host, runTime, retainUntil. */
-export function headerFieldsOf(run: RunIdentity): Record<string, string> {
+export function headerFieldsOf(run: Pick<RunIdentity, 'host' | 'runTime' | 'retainUntil'>): Record<string, string> {
   return { host: run.host, runTime: run.runTime.toISOString(), retainUntil: run.retainUntil.toISOString() }
 }
 

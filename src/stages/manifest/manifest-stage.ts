@@ -51,7 +51,7 @@ export function makeManifestStage(hooks: ManifestStageHooks = {}): StageSpec {
       const sortMemory = args.number('sort-memory')
       if (sortMemory !== undefined && !(sortMemory > 0)) throw new UsageError(`--sort-memory: ${sortMemory} is not a positive number of MiB`)
       const config = loadConfig(args.string('config'), ctx.io.env)
-      const run = runIdentity(args, config.values, now())
+      const run = runIdentity(args, config, now())
       Object.assign(ctx.headerFields, headerFieldsOf(run))
       const sources = await openInputs(args.positionals, ctx.io.stdin)
       const dryRun = args.flag('dry-run')

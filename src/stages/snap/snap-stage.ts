@@ -43,7 +43,7 @@ export function makeSnapStage(hooks: SnapStageHooks = {}): StageSpec {
       const timeout = args.number('timeout')
       if (timeout !== undefined && timeout < 0) throw new UsageError(`--timeout: ${timeout} is negative (seconds, 0 for no limit)`)
       const config = loadConfig(args.string('config'), ctx.io.env)
-      const run = runIdentity(args, config.values, (hooks.now ?? (() => new Date()))())
+      const run = runIdentity(args, config, (hooks.now ?? (() => new Date()))())
       Object.assign(ctx.headerFields, headerFieldsOf(run))
       const dir = join(config.dir ?? DEFAULT_CONFIG_DIR, 'snapshots.d')
       const programs = selected(listPrograms(dir, 'snapshotter') ?? [], args.list('only'), dir)

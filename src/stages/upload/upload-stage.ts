@@ -14,7 +14,7 @@ import { errnoText } from '../hash/hash-records.js'
 import { contentCacheFile, loadContentCache, saveContentCache, type LoadedContentCache } from './content-cache.js'
 import { ContentKnowledge } from './content-knowledge.js'
 import { readManifestKnowledge } from './manifest-knowledge.js'
-import { addDays, parseTimeOption } from './run-times.js'
+import { addDays, headerFieldsOf, RUN_OPTIONS, runIdentity } from '../run-identity.js'
 import { GZIP_LEVEL, SMALL_FILE_MAX, streamMemory } from './upload-file.js'
 import { UPLOAD_COUNTERS, uploadRecords } from './upload-records.js'
 
@@ -31,9 +31,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'config', alias: 'c', type: 'string', arg: 'DIR', help: 'configuration directory (default $S3_SYSBACKUP_CONFIG or /etc/backup)' },
   STORE_OPTION,
   { name: 'state-dir', type: 'string', arg: 'DIR', help: 'directory of the content versions cache (default: [state] dir)' },
-  { name: 'run-time', type: 'string', arg: 'ISO', help: 'time of this backup run, e.g. 2026-11-26T08:00:00Z (default: now)' },
-  { name: 'retain-until', type: 'string', arg: 'ISO', help: 'keep content until at least this time (default: run time + [content] days_retained)' },
-  { name: 'host', type: 'string', arg: 'NAME', help: 'this machine\'s name in the store, whose newest manifest is read when the cache is empty (default: [archive] host, else the host name)' },
+  ...RUN_OPTIONS,
   { name: 'jobs', alias: 'j', type: 'number', arg: 'N', help: `uploads and HEAD requests at once (default ${DEFAULT_JOBS})` },
   { name: 'dry-run', alias: 'n', type: 'flag', help: 'write nothing: say what would be stored or extended (read-only requests are still made)' },
   { name: 'no-cache', type: 'flag', help: 'ask the store about all content, ignoring the cache and manifests (a fresh cache is still written)' },
@@ -84,16 +82,9 @@ export function makeUploadStage(hooks: UploadStageHooks = {}): StageSpec {
         throw new UsageError(`option --jobs: ${jobs} is not a whole number from 1 to ${MAX_JOBS}`)
       }
       const clock = hooks.clock ?? (() => new Date())
-      const runTimeText = args.string('run-time')
-      const runTime = runTimeText === undefined ? clock() : parseTimeOption('run-time', runTimeText)
-      const retainText = args.string('retain-until')
       const loaded = loadConfig(args.string('config'), ctx.io.env)
-      const host = resolveHost(args.string('host'), loaded)
+      const { host, runTime, retainUntil } = runIdentity(args, loaded, clock())
       const content = loaded.values.content
-      const retainUntil = retainText === undefined ? addDays(runTime, content.days_retained) : parseTimeOption('retain-until', retainText)
-      if (retainUntil.getTime() <= Math.max(runTime.getTime(), clock().getTime())) {
-        throw new UsageError(`retain-until ${retainUntil.toISOString()} is not after the run time${retainText === undefined ? '' : ' (option --retain-until)'}`)
-      }
       const dryRun = args.flag('dry-run')
       const partSize = hooks.partSize ?? DEFAULT_PART_SIZE
       const pageSize = hooks.pageSize ?? 1000
@@ -119,7 +110,7 @@ export function makeUploadStage(hooks: UploadStageHooks = {}): StageSpec {
         partSize,
         pageSize,
       })
-      Object.assign(ctx.headerFields, { runTime: runTime.toISOString(), retainUntil: retainUntil.toISOString(), store: store.id })
+      Object.assign(ctx.headerFields, headerFieldsOf({ host, runTime, retainUntil }), { store: store.id })
       return run(ctx, settings, store, hooks, clock)
     },
   }

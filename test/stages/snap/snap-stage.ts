@@ -245,7 +245,7 @@ t.test('bad options are usage errors', async (t) => {
   const s = await LOCAL_STORE.fresh(t)
   for (const [args, message] of [
     [['--timeout=-1'], '--timeout: -1 is negative (seconds, 0 for no limit)'],
-    [['--host', 'bad/host'], '--host: "bad/host" is not a valid host name for keys (letters, digits, ".", "_" and "-")'],
+    [['--host', 'bad/host'], '--host: "bad/host" cannot name a host in the store (up to 128 letters, digits, ".", "_" and "-")'],
     [['--run-time', '2026-11-26 08:00'], '--run-time: "2026-11-26 08:00" is not an ISO-8601 time with a zone (e.g. 2026-11-26T08:00:00Z or 20261126T080000Z)'],
     [['--retain-until', '2000-01-01T00:00:00Z'], /^sysbackup-snap: --retain-until: 2000-01-01T00:00:00\.000Z is not after the run time /],
     [['extra'], 'unexpected argument "extra" (the snapshotters are the programs in snapshots.d)'],

@@ -490,9 +490,9 @@ t.test('usage errors: exit 2, nothing written', async (t) => {
   const dir = t.testdir({ config: { conf: '' } })
   for (const [args, message] of [
     [['--jobs', '0'], /^option --jobs: 0 is not a whole number from 1 to 256$/],
-    [['--run-time', 'yesterday'], /^option --run-time: "yesterday" is not a time like 2026-11-26T08:00:00Z$/],
-    [['--run-time', '2026-11-26T08:00:00'], /not a time/],
-    [['--retain-until', '2000-01-01T00:00:00Z'], /^retain-until 2000-01-01T00:00:00.000Z is not after the run time \(option --retain-until\)$/],
+    [['--run-time', 'yesterday'], /^--run-time: "yesterday" is not an ISO-8601 time with a zone \(e\.g\. 2026-11-26T08:00:00Z or 20261126T080000Z\)$/],
+    [['--run-time', '2026-11-26T08:00:00'], /is not an ISO-8601 time with a zone/],
+    [['--retain-until', '2000-01-01T00:00:00Z'], /^--retain-until: 2000-01-01T00:00:00.000Z is not after the run time .* and now$/],
     [['--host', 'a/b'], /^--host: "a\/b" cannot name a host/],
     [['extra'], /^unexpected argument "extra"/],
   ] as const) {
