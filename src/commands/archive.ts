@@ -83,7 +83,7 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
         stage('sysbackup-upload', [...storeArgs, ...stateArgs, ...runArgs, ...dry]),
       ],
       side: stage('sysbackup-snap', [...storeArgs, ...runArgs, ...dry]),
-      sink: stage('sysbackup-manifest', [...storeArgs, ...stateArgs, ...runArgs, ...dry, '-', '/dev/fd/3']),
+      sink: stage('sysbackup-manifest', [...storeArgs, ...runArgs, ...dry, '-', '/dev/fd/3']),
       env: io.env,
       stderr: io.stderr === process.stderr ? 'inherit' : io.stderr,
       signal: controller.signal,

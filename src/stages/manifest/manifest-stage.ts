@@ -1,4 +1,6 @@
+import { fstatSync } from 'node:fs'
 import { open } from 'node:fs/promises'
+import { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import type { OptionSpec } from '../../cli/args.js'
 import { UsageError } from '../../cli/errors.js'
@@ -83,6 +85,27 @@ export function makeManifestStage(hooks: ManifestStageHooks = {}): StageSpec {
 export const manifestStage: StageSpec = makeManifestStage()
 
 /**
+ * `/dev/fd/N` naming a pipe or socket we inherited, read from the
+ * descriptor itself: Linux refuses to open() a socket through /dev/fd
+ * (ENXIO), and Node gives child processes socket pairs, so the archive
+ * wrapper's `/dev/fd/3` would fail. Null for anything else, which is opened
+ * by name as usual.
+ */
+function inheritedDescriptor(name: string): InputSource['stream'] | null {
+  const match = /^\/dev\/fd\/(\d+)$/.exec(name)
+  if (!match) return null
+  const fd = Number(match[1])
+  let st
+  try {
+    st = fstatSync(fd)
+  } catch {
+    return null
+  }
+  if (!st.isSocket() && !st.isFIFO()) return null
+  return new Socket({ fd, readable: true, writable: false })
+}
+
+/**
  * The inputs named on the command line, opened: `-` (or no name at all) is
  * standard input, named `stdin` in messages; a file is named as given. A
  * file that cannot be opened, a directory, or `-` twice is a UsageError.
@@ -95,6 +118,11 @@ async function openInputs(names: string[], stdin: NodeJS.ReadableStream & InputS
     for (const name of given) {
       if (name === '-') {
         sources.push({ name: 'stdin', stream: stdin })
+        continue
+      }
+      const inherited = inheritedDescriptor(name)
+      if (inherited) {
+        sources.push({ name, stream: inherited })
         continue
       }
       let handle
