@@ -3,8 +3,8 @@
  *
  * Builds a system-like tree with the shared mktree.py (20,000 files and
  * 4 × 64 MiB big files by default), backs it up into a local directory
- * store (the real sysbackup-pick and sysbackup-hash as processes, then a
- * stand-in for upload and manifest), and runs the built
+ * store (pick | hash | upload | manifest, the built stages as processes),
+ * and runs the built
  * `bin/sysbackup-restore.js` as a process: a first restore into an empty
  * target, then the same restore again (everything already there: the
  * resume path, which hashes every file on disk and downloads nothing).
@@ -16,14 +16,12 @@
  * 1,4,8,16 (first restores at each --jobs), --mktree PATH, --keep.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import minimist from 'minimist'
 import type { Rec } from '../src/protocol/records.js'
-import { LocalStore } from '../src/store/local-store.js'
 import { ROOT } from './lib/root.js'
-import { standInUploadAndManifest } from './lib/stand-in-upload-manifest.js'
 
 const argv = minimist(process.argv.slice(2), { string: ['mktree', 'jobs-sweep'], boolean: ['keep'] })
 const FILES = Number(argv.files ?? 20_000)
@@ -33,16 +31,19 @@ const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null
 
 interface RunResult { label: string, wallS: number, cpuS: number | null, counts: Record<string, number>, peakRssMiB: number | null, status: number | null, errors: string[] }
 
-/** Runs a built bin with `stdin` (or nothing), returning stdout; throws on failure. */
-function runBin(name: string, args: string[], stdin?: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin', `${name}.js`), ...args], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, NODE_OPTIONS: '' } })
-    const out: Buffer[] = []
-    child.stdout.on('data', (c: Buffer) => out.push(c))
-    child.on('error', reject)
-    child.on('close', (status) => status === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`${name} exited ${status}`)))
-    child.stdin.end(stdin ?? '')
-  })
+const quote = (text: string) => `'${text.replace(/'/g, "'\\''")}'`
+const bin = (name: string) => `${quote(process.execPath)} ${quote(join(ROOT, 'bin', `${name}.js`))}`
+
+/** Backs `tree` up into the local store `store` with the real stages, piped by bash; returns the manifest record. */
+function backup(tree: string, store: string, conf: string, state: string): Rec {
+  const run = `--store ${quote(store)} --host bench --run-time 2026-11-26T08:00:00Z --retain-until 2099-01-01T00:00:00Z`
+  const command = `set -o pipefail; find ${quote(tree)} -print0 | ${bin('sysbackup-pick')} --config ${quote(conf)} --stdin --null 2>/dev/null`
+    + ` | ${bin('sysbackup-hash')} --config ${quote(conf)} --state-dir ${quote(state)} --lock-timeout 0`
+    + ` | ${bin('sysbackup-upload')} --config ${quote(conf)} --state-dir ${quote(state)} ${run}`
+    + ` | ${bin('sysbackup-manifest')} --config ${quote(conf)} ${run}`
+  const done = spawnSync('bash', ['-c', command], { env: { ...process.env, NODE_OPTIONS: '' }, encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'inherit'] })
+  if (done.status !== 0) throw new Error(`backup pipeline exited ${done.status}`)
+  return done.stdout.trim().split('\n').map((l) => JSON.parse(l) as Rec).find((r) => r.type === 'manifest')!
 }
 
 function runRestore(label: string, args: string[]): Promise<RunResult> {
@@ -91,16 +92,12 @@ async function main(): Promise<void> {
 
     t0 = performance.now()
     const conf = join(dir, 'conf.d')
-    spawnSync('sh', ['-c', `mkdir -p '${conf}' && : > '${conf}/conf'`])
-    const paths = spawnSync('find', [tree, '-print0'], { maxBuffer: 1 << 30 }).stdout
-    const picked = await runBin('sysbackup-pick', ['--config', conf, '--stdin', '--null'], paths)
-    const hashed = await runBin('sysbackup-hash', ['--config', conf, '--state-dir', join(dir, 'state'), '--lock-timeout', '0'], picked)
-    const records = hashed.toString('utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Rec)
-    const store = LocalStore.open(join(dir, 'store'), { create: true })
-    const key = await standInUploadAndManifest(store, records, 'bench', new Date('2026-11-26T08:00:00Z'))
-    const files = records.filter((r) => r.type === 'file')
-    const bytes = files.reduce((sum, r) => sum + (r.size as number), 0)
-    console.log(`backup: ${records.length} records, ${files.length} files, ${(bytes / 1e6).toFixed(0)} MB, into a local store in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+    spawnSync('mkdir', ['-p', conf])
+    writeFileSync(join(conf, 'conf'), '')
+    const manifest = backup(tree, join(dir, 'store'), conf, join(dir, 'state'))
+    const key = manifest.key as string
+    const counts = manifest.counts as Record<string, number>
+    console.log(`backup: ${counts.entries} entries, ${counts.files} files, ${(counts.bytes! / 1e6).toFixed(0)} MB, into a local store by pick | hash | upload | manifest in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
     // The store's objects are in the page cache now; the restore reads them from there.
 
     const base = ['--store', join(dir, 'store'), '--key', key]

@@ -49,15 +49,11 @@ export function summarize(input: {
   exits: StageExit[], sinkRecords: Rec[], host: string, runTime: string, dryRun: boolean, elapsedSeconds: number,
 }): ArchiveSummary {
   const manifestRec = input.sinkRecords.find((r) => r.type === 'manifest')
-  const stages = (manifestRec?.stages ?? {}) as Record<string, { ok?: boolean, reason?: string, counts?: Counts }>
-  const countsOf = (producer: string): Counts => stages[producer]?.counts ?? {}
-  const sinkTrailer = input.sinkRecords.find((r) => r.type === 'trailer' && r.producer === 'sysbackup-manifest')
-  const requests: Counts = {}
-  for (const source of [...Object.values(stages).map((s) => s.counts ?? {}), (sinkTrailer?.counts ?? {}) as Counts]) {
-    for (const [name, n] of Object.entries(source)) {
-      if (name.startsWith('req.')) requests[name.slice(4)] = (requests[name.slice(4)] ?? 0) + n
-    }
-  }
+  // The manifest record lists each upstream stage's trailer, and the store
+  // requests of every stage (its own included), summed by API name.
+  const stages = (Array.isArray(manifestRec?.stages) ? manifestRec.stages : []) as { producer?: string, counts?: Counts }[]
+  const countsOf = (producer: string): Counts => stages.find((stage) => stage.producer === producer)?.counts ?? {}
+  const requests: Counts = { ...((manifestRec?.requests ?? {}) as Counts) }
   const reasons: string[] = []
   for (const exit of input.exits) {
     if (exit.spawnError) reasons.push(`${exit.name} could not start: ${exit.spawnError}`)
@@ -73,7 +69,7 @@ export function summarize(input: {
   const hash = countsOf('sysbackup-hash')
   const snap = countsOf('sysbackup-snap')
   const manifestCounts = (manifestRec?.counts ?? {}) as Counts
-  const sum = (name: string) => Object.values(stages).reduce((n, s) => n + (s.counts?.[name] ?? 0), 0)
+  const sum = (name: string) => stages.reduce((n, stage) => n + (stage.counts?.[name] ?? 0), 0)
   const summary: ArchiveSummary = {
     outcome,
     exitStatus: outcome === 'complete' ? EXIT.OK : outcome === 'incomplete' ? EXIT.INCOMPLETE : EXIT.FATAL,
@@ -85,12 +81,12 @@ export function summarize(input: {
     entries: manifestCounts.entries ?? 0,
     bytesRead: (hash.bytesRead ?? 0) + (upload.bytesRead ?? 0),
     bytesStored: (upload.bytesStored ?? 0) + (snap.bytes ?? 0),
-    contentsStored: upload.stored ?? 0,
+    contentsStored: (input.dryRun ? upload.wouldStore : upload.stored) ?? 0,
     contentsReused: upload.reused ?? 0,
-    retentionExtended: upload.extended ?? 0,
+    retentionExtended: (input.dryRun ? upload.wouldExtend : upload.extended) ?? 0,
     snapshots: snap.snapshots ?? manifestCounts.snapshots ?? 0,
-    errors: sum('errors'),
-    warnings: sum('warnings'),
+    errors: sum('errors') + (manifestCounts.errors ?? 0),
+    warnings: sum('warnings') + (manifestCounts.warnings ?? 0),
     requests,
     cost: estimateRequestCost(requests),
     stages: input.exits,

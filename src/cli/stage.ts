@@ -170,7 +170,9 @@ export async function runStage(spec: StageSpec, argv: string[], io: CommandIO, o
 
   function trailer(): TrailerRecord {
     const reader = ctx.openedInput
-    const truncated = !failure && !interrupted && reader ? reader.truncation() : null
+    // A stage that stopped early (interrupted, or its reader went away) has
+    // not read its input to the end; that is not the input's fault.
+    const truncated = !failure && !interrupted && !ctx.signal.aborted && reader ? reader.truncation() : null
     if (truncated) {
       ctx.log(`stdin: ${truncated}`)
       ctx.markIncomplete(truncated)

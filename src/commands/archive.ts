@@ -13,7 +13,7 @@ import { progressReporter } from '../archive/progress.js'
 import { takeRunLock } from '../archive/run-lock.js'
 import { runArchivePipeline, type StageCommand } from '../archive/stage-pipeline.js'
 import { formatSummary, summarize } from '../archive/summary.js'
-import { keyTimestamp } from '../archive/run-time.js'
+import { keyTimestamp } from '../stages/run-identity.js'
 
 const DAY_MS = 86_400_000
 
@@ -83,7 +83,7 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
         stage('sysbackup-upload', [...storeArgs, ...stateArgs, ...runArgs, ...dry]),
       ],
       side: stage('sysbackup-snap', [...storeArgs, ...runArgs, ...dry]),
-      sink: stage('sysbackup-manifest', [...storeArgs, ...stateArgs, ...runArgs, ...dry, '-', '/dev/fd/3']),
+      sink: stage('sysbackup-manifest', [...storeArgs, ...runArgs, ...dry, '-', '/dev/fd/3']),
       env: io.env,
       stderr: io.stderr === process.stderr ? 'inherit' : io.stderr,
       signal: controller.signal,

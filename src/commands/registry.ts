@@ -11,8 +11,11 @@ import type { StageSpec } from '../cli/stage.js'
  */
 export const STAGES: Record<string, () => Promise<StageSpec>> = {
   'sysbackup-hash': async () => (await import('../stages/hash/hash-stage.js')).hashStage,
+  'sysbackup-upload': async () => (await import('../stages/upload/upload-stage.js')).uploadStage,
+  'sysbackup-manifest': async () => (await import('../stages/manifest/manifest-stage.js')).manifestStage,
   'sysbackup-pick': async () => (await import('../stages/pick/pick-stage.js')).pickStage,
   'sysbackup-restore': async () => (await import('../restore/restore-stage.js')).restoreStage,
+  'sysbackup-snap': async () => (await import('../stages/snap/snap-stage.js')).snapStage,
 }
 
 export const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {

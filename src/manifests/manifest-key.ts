@@ -1,10 +1,11 @@
-import { keyTimestamp } from '../archive/run-time.js'
+import { keyTimestamp } from '../stages/run-identity.js'
 
 /**
  * Manifest keys (LAYOUT-CONTRACT): `manifests/<host>/<YYYYMMDDTHHMMSSZ>.ndjson.gz`
  * for a complete run, `…/<stamp>.incomplete.ndjson.gz` for an incomplete
- * one. The key alone says which host, when, and whether the run was
- * complete, so a listing needs no further request to sort and choose.
+ * one (sysbackup-manifest's manifestKey writes them). The key alone says
+ * which host, when, and whether the run was complete, so a listing needs
+ * no further request to sort and choose.
  */
 
 /** Prefix of every manifest key. */
@@ -30,11 +31,6 @@ export function parseManifestKey(key: string): ManifestKeyInfo | null {
   const runTime = dateOfStamp(m[2]!)
   if (runTime === null) return null
   return { key, host: m[1]!, stamp: m[2]!, runTime, complete: m[3] === undefined }
-}
-
-/** The key of the manifest of `host`'s run at `runTime`. */
-export function manifestKey(host: string, runTime: Date, complete: boolean): string {
-  return `${MANIFEST_PREFIX}${host}/${keyTimestamp(runTime)}${complete ? '' : '.incomplete'}.ndjson.gz`
 }
 
 /** The prefix under which `host`'s manifests are (every host's when undefined). */

@@ -89,11 +89,14 @@ export interface FileRecord extends Rec, EntryFields {
   gzip?: boolean
   /** Added by sysbackup-hash: false when the read was not under a shared flock. */
   lockedRead?: boolean
-  /** Added by sysbackup-upload. */
+  /** Added by sysbackup-upload: `content/<sha256>`. */
   key?: string
+  /** Added by sysbackup-upload (absent for `would-store`). */
   versionId?: string
+  /** Added by sysbackup-upload: the retention the version is known to have, at least (ISO-8601 UTC). */
   retainUntil?: string
-  upload?: 'stored' | 'reused' | 'extended'
+  /** Added by sysbackup-upload: what was done; the `would-` forms in a dry run. */
+  upload?: 'stored' | 'reused' | 'extended' | 'would-store' | 'would-extend'
 }
 
 export interface DirRecord extends Rec, EntryFields {

@@ -2,7 +2,8 @@ import { setMaxListeners } from 'node:events'
 import { mkdir } from 'node:fs/promises'
 import type { StageContext } from '../cli/stage.js'
 import type { ManifestReader } from '../manifests/read-manifest.js'
-import { keyTimestamp } from '../archive/run-time.js'
+import { countRequests } from '../stages/request-counters.js'
+import { keyTimestamp } from '../stages/run-identity.js'
 import { isEntry, type Rec } from '../protocol/records.js'
 import type { Store } from '../store/store.js'
 import { mapUnordered } from '../util/concurrency.js'
@@ -80,7 +81,7 @@ export async function* restoreManifest(run: RestoreRun): AsyncGenerator<Rec> {
     yield* run.dryRun ? dryRun(run) : restore(run)
   } finally {
     // Every request of the run, the manifest's own GetObject included (the store is opened for this run).
-    for (const [api, n] of Object.entries(run.store?.requests.snapshot() ?? {})) ctx.count(`req.${api}`, n)
+    if (run.store !== null) countRequests(ctx, run.store)
   }
 }
 

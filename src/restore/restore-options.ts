@@ -13,7 +13,7 @@ const MAX_JOBS = 64
 /** Options that choose a backup in the store (list and restore). */
 export const CHOICE_OPTIONS: OptionSpec[] = [
   { name: 'host', type: 'string', arg: 'NAME', help: 'the backups of host NAME (default: this machine\'s host name)' },
-  { name: 'at', type: 'string', arg: 'TIME', help: 'the newest complete backup at or before TIME (2026-11-26, 2026-11-26T08:00Z, 20261126T080000Z)' },
+  { name: 'at', type: 'string', arg: 'TIME', help: 'the newest complete backup at or before TIME (2026-11-26 for the end of that day, 2026-11-26T08:00Z, 20261126T080000Z)' },
   { name: 'key', type: 'string', arg: 'KEY', help: 'exactly the manifest KEY (manifests/HOST/STAMP[.incomplete].ndjson.gz), complete or not' },
 ]
 

@@ -102,22 +102,26 @@ export class LocalStore implements Store {
     }
     if (!statSync(abs).isDirectory()) throw new StoreFatalError('open', where, 'NotAStore', `${abs} is not a directory`)
     const marker = join(abs, STORE_MARKER)
-    if (existsSync(marker)) {
-      let parsed: { format?: unknown, version?: unknown }
-      try {
-        parsed = JSON.parse(readFileSync(marker, 'utf8')) as typeof parsed
-      } catch (err) {
-        throw new StoreFatalError('open', where, 'NotAStore', `${marker} is not a store marker: ${(err as Error).message}`)
+    if (!existsSync(marker)) {
+      // Stages of one run open a new store at the same time: another may be
+      // writing the marker (its temporary file is there), or has just done so.
+      const entries = readdirSync(abs).filter((name) => !name.startsWith(`${STORE_MARKER}.tmp-`))
+      if (opts.create && entries.length === 0) {
+        writeAtomicSync(marker, JSON.stringify({ format: MARKER_FORMAT, version: MARKER_VERSION, createdAt: (opts.clock ?? (() => new Date()))().toISOString() }) + '\n')
+      } else if (!entries.includes(STORE_MARKER)) {
+        throw new StoreFatalError('open', where, 'NotAStore',
+          `${abs} is not an s3-sysbackup store (no ${STORE_MARKER} file)${opts.create ? ' and is not empty; refusing to write into it' : ''}`)
       }
-      if (parsed.format !== MARKER_FORMAT) throw new StoreFatalError('open', where, 'NotAStore', `${marker} is not a store marker`)
-      if (typeof parsed.version !== 'number' || parsed.version > MARKER_VERSION) {
-        throw new StoreFatalError('open', where, 'NotAStore', `${marker}: store format version ${String(parsed.version)} is newer than this s3-sysbackup understands (${MARKER_VERSION})`)
-      }
-    } else if (opts.create && readdirSync(abs).length === 0) {
-      writeAtomicSync(marker, JSON.stringify({ format: MARKER_FORMAT, version: MARKER_VERSION, createdAt: (opts.clock ?? (() => new Date()))().toISOString() }) + '\n')
-    } else {
-      throw new StoreFatalError('open', where, 'NotAStore',
-        `${abs} is not an s3-sysbackup store (no ${STORE_MARKER} file)${opts.create ? ' and is not empty; refusing to write into it' : ''}`)
+    }
+    let parsed: { format?: unknown, version?: unknown }
+    try {
+      parsed = JSON.parse(readFileSync(marker, 'utf8')) as typeof parsed
+    } catch (err) {
+      throw new StoreFatalError('open', where, 'NotAStore', `${marker} is not a store marker: ${(err as Error).message}`)
+    }
+    if (parsed.format !== MARKER_FORMAT) throw new StoreFatalError('open', where, 'NotAStore', `${marker} is not a store marker`)
+    if (typeof parsed.version !== 'number' || parsed.version > MARKER_VERSION) {
+      throw new StoreFatalError('open', where, 'NotAStore', `${marker}: store format version ${String(parsed.version)} is newer than this s3-sysbackup understands (${MARKER_VERSION})`)
     }
     return new LocalStore(realpathSync(abs), opts)
   }

@@ -38,7 +38,7 @@ export async function openS3Store(config: LoadedConfig, opts: OpenStoreOptions):
     ...(opts.pageSize !== undefined && { pageSize: opts.pageSize }),
     ...(opts.clock && { clock: opts.clock }),
   })
-  if (opts.access === 'write') await store.checkObjectLock()
+  if (opts.access === 'write' && opts.deferLockCheck !== true) await store.checkObjectLock()
   return store
 }
 

@@ -31,6 +31,12 @@ export interface OpenStoreOptions {
    * when missing or empty. Default `read`.
    */
   access?: 'read' | 'write'
+  /**
+   * With access `write`: leave the Object Lock check to the first write
+   * (S3Store checks before any write anyway) instead of doing it now, so a
+   * run that turns out to write nothing sends no request at all.
+   */
+  deferLockCheck?: boolean
   /** For `AWS_ENDPOINT_URL(_S3)`, which name the endpoint in the store's id (default process.env). */
   env?: NodeJS.ProcessEnv
   /** Base of a relative `storeDir` (default process.cwd()). */

@@ -13,10 +13,11 @@ const file = (path: string, size: number) => ({ type: 'file', path, mode: '0644'
 async function fixture(t: Test) {
   const storeDir = join(t.testdir({}), 'store')
   const store = LocalStore.open(storeDir, { create: true })
-  await writeManifest(store, [dir('/'), file('/a', 1000)], { host: 'web1', runTime: new Date('2026-11-24T08:00:00Z') })
-  await writeManifest(store, [dir('/'), file('/a', 1000), file('/b', 2 * 1024 * 1024)], { host: 'web1', runTime: new Date('2026-11-25T08:00:00Z') })
-  await writeManifest(store, [dir('/')], { host: 'web1', runTime: new Date('2026-11-26T08:00:00Z'), complete: false })
-  await writeManifest(store, [dir('/'), dir('/srv')], { host: 'db1', runTime: new Date('2026-11-26T03:00:00Z') })
+  // Retention far ahead (a store refuses a date in the past), a different one each.
+  await writeManifest(store, [dir('/'), file('/a', 1000)], { host: 'web1', runTime: new Date('2026-11-24T08:00:00Z'), retainUntil: new Date('2099-12-08T08:00:00Z') })
+  await writeManifest(store, [dir('/'), file('/a', 1000), file('/b', 2 * 1024 * 1024)], { host: 'web1', runTime: new Date('2026-11-25T08:00:00Z'), retainUntil: new Date('2099-12-09T08:00:00Z') })
+  await writeManifest(store, [dir('/')], { host: 'web1', runTime: new Date('2026-11-26T08:00:00Z'), complete: false, retainUntil: new Date('2099-12-10T08:00:00Z') })
+  await writeManifest(store, [dir('/'), dir('/srv')], { host: 'db1', runTime: new Date('2026-11-26T03:00:00Z'), retainUntil: new Date('2099-12-10T03:00:00Z') })
   return { storeDir, store }
 }
 
@@ -33,10 +34,10 @@ t.test('the table: every backup by host and time, "*" on the one restore would c
   t.equal(r.err, '')
   t.equal(r.out, [
     '   HOST  TIME                  STATUS      ENTRIES    BYTES  RETAINED UNTIL        KEY',
-    '   db1   2026-11-26T03:00:00Z  complete          2      0 B  2026-12-10T03:00:00Z  manifests/db1/20261126T030000Z.ndjson.gz',
-    '   web1  2026-11-24T08:00:00Z  complete          2   1000 B  2026-12-08T08:00:00Z  manifests/web1/20261124T080000Z.ndjson.gz',
-    '*  web1  2026-11-25T08:00:00Z  complete          3  2.0 MiB  2026-12-09T08:00:00Z  manifests/web1/20261125T080000Z.ndjson.gz',
-    '   web1  2026-11-26T08:00:00Z  incomplete        1      0 B  2026-12-10T08:00:00Z  manifests/web1/20261126T080000Z.incomplete.ndjson.gz',
+    '   db1   2026-11-26T03:00:00Z  complete          2      0 B  2099-12-10T03:00:00Z  manifests/db1/20261126T030000Z.ndjson.gz',
+    '   web1  2026-11-24T08:00:00Z  complete          2   1000 B  2099-12-08T08:00:00Z  manifests/web1/20261124T080000Z.ndjson.gz',
+    '*  web1  2026-11-25T08:00:00Z  complete          3  2.0 MiB  2099-12-09T08:00:00Z  manifests/web1/20261125T080000Z.ndjson.gz',
+    '   web1  2026-11-26T08:00:00Z  incomplete        1      0 B  2099-12-10T08:00:00Z  manifests/web1/20261126T080000Z.incomplete.ndjson.gz',
     '',
   ].join('\n'))
 })
@@ -49,7 +50,7 @@ t.test('--json: one record per backup, every field', async (t) => {
   t.equal(recs.length, 3)
   t.match(recs[1], {
     type: 'backup', key: 'manifests/web1/20261125T080000Z.ndjson.gz', host: 'web1', runTime: '2026-11-25T08:00:00.000Z', complete: true,
-    entries: 3, files: 2, bytes: 2 * 1024 * 1024 + 1000, retainUntil: new Date(Date.parse('2026-11-25T08:00:00Z') + 14 * DAY_MS).toISOString(),
+    entries: 3, files: 2, bytes: 2 * 1024 * 1024 + 1000, retainUntil: '2099-12-09T08:00:00.000Z',
     lockMode: 'GOVERNANCE', manifestBytes: Number, versionId: String, chosen: true,
   })
   t.same(recs.map((x) => x.chosen), [false, true, false])
@@ -83,7 +84,7 @@ t.test('usage errors', async (t) => {
   const cases: [string[], RegExp][] = [
     [['--key', 'manifests/web1/20261124T080000Z.ndjson.gz', '--host', 'web1'], /--key names one manifest exactly/],
     [['--key', 'backup-1'], /option --key: "backup-1" is not a manifest key/],
-    [['--at', 'tomorrow'], /option --at: "tomorrow" is not a time/],
+    [['--at', 'tomorrow'], /--at: "tomorrow" is not an ISO-8601 time with a zone/],
     [['--host', 'a b'], /option --host: "a b" is not a host name/],
     [['--password-fd', '3'], /--password-fd is used only with --creds FILE/],
     [['extra'], /unexpected argument "extra"/],

@@ -7,9 +7,8 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
 import { CreateAccessKeyCommand, CreateRoleCommand, CreateUserCommand, IAMClient } from '@aws-sdk/client-iam'
 import { sealPackage } from '../../src/creds/package-crypto.js'
 import { writePackageFile } from '../../src/creds/package-file.js'
-import { S3Store } from '../../src/store/s3-store.js'
 import { ROOT } from '../helpers/bin.js'
-import { backupTree, storeSnapshot } from '../helpers/backup-fixture.js'
+import { runBackup } from '../helpers/backup-fixture.js'
 import { startMoto, type Moto } from '../helpers/moto.js'
 import { runOnTerminal } from '../helpers/terminal.js'
 import { traceWrites } from '../helpers/trace-writes.js'
@@ -68,9 +67,10 @@ t.test('restore --creds: decrypted in memory, the restore role assumed, no secre
   const dir = t.testdir({ src: { etc: { 'app.conf': 'x = 1\n', 'db.conf': 'password = not-this-one\n' } } })
   const out = join(dir, 'out')
   mkdirSync(out)
-  const store = new S3Store({ bucket: 'backups', client: s3, endpoint: moto.endpoint })
-  const snap = await storeSnapshot(store, 'web1', RUN, 'dump', Buffer.from('the dump\n'), 'cat > "$OUT/received"; env > "$OUT/env"')
-  await backupTree(store, join(dir, 'src'), join(dir, 'work'), { host: 'web1', runTime: RUN, snapshots: [snap] })
+  await runBackup(join(dir, 'src'), join(dir, 'work'), {
+    host: 'web1', runTime: RUN, storeArgs: [], conf: `[s3]\nbucket = backups\nendpoint = ${moto.endpoint}\n`, env: moto.env,
+    snapshotters: { dump: `echo '::restore-through:: cat > "$OUT/received"; env > "$OUT/env"'\nprintf 'the dump\\n' >&"$1"` },
+  })
 
   const pkg = join(dir, 'site.creds')
   writePackageFile(pkg, await sealPackage({ accessKeyId: key.AccessKeyId!, secretAccessKey: secret, region: 'us-east-1', bucket: 'backups', createdAt: RUN.toISOString() }, Buffer.from(PASSWORD), { kdf: CHEAP }))
@@ -104,7 +104,7 @@ t.test('restore --creds: decrypted in memory, the restore role assumed, no secre
   const listed = await runOnTerminal(`'${process.execPath}' '${BIN}' list --creds '${pkg}' --password-fd 3 --mfa-serial arn:aws:iam::123456789012:mfa/restorer 3<'${pwFile}'`,
     restoreEnv(), [{ expect: /MFA code for arn:aws:iam::123456789012:mfa\/restorer: $/, send: '123456\r' }])
   t.equal(listed.status, 0, listed.output)
-  t.match(listed.output, /   web1  2026-11-26T08:00:00Z  complete\s+\d+\s+\S+ B\s+2026-12-10T08:00:00Z  manifests\/web1\/20261126T080000Z\.ndjson\.gz/)
+  t.match(listed.output, /   web1  2026-11-26T08:00:00Z  complete\s+\d+\s+\S+ B\s+2099-01-01T00:00:00Z  manifests\/web1\/20261126T080000Z\.ndjson\.gz/)
 
   const wrong = await traceWrites(process.execPath, [BIN, 'list', '--creds', pkg, '--password-fd', '3'], { env: restoreEnv(), fd3: 'wrong password\n' })
   t.equal(wrong.status, 2)

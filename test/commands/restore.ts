@@ -6,8 +6,7 @@ import { runCommand } from '../../src/cli/command.js'
 import { makeRestoreCommand } from '../../src/commands/restore.js'
 import type { Confirm } from '../../src/restore/confirm.js'
 import { humanBytes, RestoreProgress } from '../../src/restore/progress.js'
-import { LocalStore } from '../../src/store/local-store.js'
-import { backupTree } from '../helpers/backup-fixture.js'
+import { runBackup } from '../helpers/backup-fixture.js'
 import { testIO } from '../helpers/io.js'
 import { compareTrees } from '../helpers/tree-compare.js'
 
@@ -19,11 +18,11 @@ async function fixture(t: Test) {
   const base = t.testdir({ src: { etc: { 'app.conf': 'version = 1\n' }, data: { 'a.txt': 'a\n' } } })
   const src = join(base, 'src')
   utimesSync(join(src, 'etc/app.conf'), 1_600_000_000, 1_600_000_000)
-  const store = LocalStore.open(join(base, 'store'), { create: true })
-  const first = await backupTree(store, src, join(base, 'w1'), { host: 'web1', runTime: T1 })
+  const storeArgs = ['--store', join(base, 'store')]
+  const first = await runBackup(src, join(base, 'w1'), { host: 'web1', runTime: T1, storeArgs })
   writeFileSync(join(src, 'etc/app.conf'), 'version = 2, much longer\n')
   writeFileSync(join(src, 'data/b.txt'), 'b\n')
-  const second = await backupTree(store, src, join(base, 'w2'), { host: 'web1', runTime: T2 })
+  const second = await runBackup(src, join(base, 'w2'), { host: 'web1', runTime: T2, storeArgs })
   return { base, src, storeDir: join(base, 'store'), first, second }
 }
 
@@ -44,7 +43,7 @@ t.test('by default: this host\'s newest complete backup, shown, confirmed, resto
   const plan = r.err.split('\n').slice(0, 5)
   t.same(plan, [
     'Backup:    manifests/web1/20261125T080000Z.ndjson.gz',
-    `           host web1, 2026-11-25T08:00:00.000Z, complete, ${f.second.records.length - 2} entries, 29 B in 3 files`,
+    `           host web1, 2026-11-25T08:00:00.000Z, complete, ${(f.second.records.at(-1)!.counts as Record<string, number>).entries} entries, 29 B in 3 files`,
     `Target:    ${target}`,
     'Existing:  identical files are skipped; different ones are kept (--overwrite replaces them)',
     `Snapshots: downloaded to ${target}/var/backups/s3-sysbackup/web1-20261125T080000Z; restore-through commands asked about one by one`,

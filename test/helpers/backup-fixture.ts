@@ -1,27 +1,36 @@
 /**
- * Backups made for restore tests. `pickAndHash` runs the real first two
- * stages as processes. `storeAndWriteManifest` stands in for
- * sysbackup-upload and sysbackup-manifest (not merged yet): it stores each
- * file's content through the Store API and writes the manifest object
- * exactly as their contract says (LAYOUT-CONTRACT, sysbackup-manifest(1)).
+ * Backups made for restore tests. `runBackup` runs the real stages as
+ * processes, piped by bash as a person would type them:
+ *
+ *   find SRC -print0 | sysbackup-pick --stdin --null | sysbackup-hash |
+ *     sysbackup-upload | sysbackup-manifest - [snaps.ndjson]
+ *
+ * (with sysbackup-snap first when snapshotters are given). `writeManifest`
+ * writes a manifest of records given as they are, for tests of crafted,
+ * damaged or hand-made manifests.
  */
 import { createHash } from 'node:crypto'
-import { readFileSync, writeFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
-import { keyTimestamp } from '../../src/archive/run-time.js'
-import { manifestKey } from '../../src/manifests/manifest-key.js'
+import { manifestKey } from '../../src/stages/manifest/manifest.js'
+import { keyTimestamp, type RunIdentity } from '../../src/stages/run-identity.js'
 import { decodePath, pathBytes } from '../../src/protocol/path-codec.js'
 import type { Rec } from '../../src/protocol/records.js'
 import type { Store } from '../../src/store/store.js'
-import { runBin } from './bin.js'
+import { ROOT } from './bin.js'
+import { parseRecords } from './io.js'
 
 export const DAY_MS = 24 * 3600 * 1000
+
+/** Retain-until of test backups: far ahead, so they are valid whatever the clock says. */
+export const TEST_RETAIN_UNTIL = new Date('2099-01-01T00:00:00Z')
 
 export interface ManifestOptions {
   host: string
   runTime: Date
-  /** Default runTime + 14 days. */
+  /** Default TEST_RETAIN_UNTIL. */
   retainUntil?: Date
   /** The run was complete (default true): decides the key and the trailer's ok. */
   complete?: boolean
@@ -39,53 +48,70 @@ export interface StoredManifest {
   text: string
 }
 
-/** Runs `sysbackup-pick --stdin --null` on NUL-separated paths, then `sysbackup-hash`, as processes; their output records. */
-export async function pickAndHash(paths: Buffer, scratch: string): Promise<Rec[]> {
-  const configDir = join(scratch, 'conf.d')
-  const { mkdirSync } = await import('node:fs')
-  mkdirSync(configDir, { recursive: true })
-  writeFileSync(join(configDir, 'conf'), '')
-  const picked = await runBin('sysbackup-pick', ['--config', configDir, '--stdin', '--null'], { stdin: paths })
-  if (picked.status !== 0) throw new Error(`sysbackup-pick failed (${picked.status}): ${picked.stderr}`)
-  const hashed = await runBin('sysbackup-hash', ['--config', configDir, '--state-dir', join(scratch, 'state'), '--lock-timeout', '0'], { stdin: picked.stdout })
-  if (hashed.status !== 0) throw new Error(`sysbackup-hash failed (${hashed.status}): ${hashed.stderr}`)
-  return hashed.records()
+export interface BackupOptions {
+  host: string
+  runTime: Date
+  retainUntil?: Date
+  /** How the stages reach the store: `['--store', DIR]`, or `[]` when the configuration names it. */
+  storeArgs: string[]
+  /** Text of the configuration's conf file (default empty). */
+  conf?: string
+  /** Snapshotters of snapshots.d, by name: bash script bodies (the snapshot goes to the fd in "$1"). */
+  snapshotters?: Record<string, string>
+  /** Extra environment for the stages (moto's endpoint and credentials). */
+  env?: NodeJS.ProcessEnv
 }
 
-/** Stores content of the hashed file records (once per content) and writes the manifest; returns it. */
-export async function storeAndWriteManifest(store: Store, hashed: Rec[], options: ManifestOptions): Promise<StoredManifest> {
-  const retainUntil = options.retainUntil ?? new Date(options.runTime.getTime() + 14 * DAY_MS)
-  const lock = { lockMode: 'GOVERNANCE' as const, retainUntil }
-  const stored = new Map<string, string>()
-  const entries: Rec[] = []
-  for (const rec of hashed) {
-    if (!['file', 'dir', 'symlink', 'special'].includes(rec.type)) continue
-    if (rec.type !== 'file' || typeof rec.sha256 !== 'string') {
-      entries.push({ ...rec })
-      continue
-    }
-    const key = `content/${rec.sha256}`
-    let versionId = stored.get(key)
-    if (versionId === undefined) {
-      const content = readFileSync(decodePath(rec))
-      if (createHash('sha256').update(content).digest('hex') !== rec.sha256) throw new Error(`${key}: file changed since it was hashed`)
-      const gzip = rec.gzip === true
-      versionId = (await store.putBuffer(key, gzip ? gzipSync(content) : content, {
-        ...lock,
-        metadata: { sha256: rec.sha256, size: String(content.length), encoding: gzip ? 'gzip' : 'identity' },
-        ...(gzip && { contentEncoding: 'gzip' }),
-      })).versionId
-      stored.set(key, versionId)
-    }
-    entries.push({ ...rec, key, versionId, retainUntil: retainUntil.toISOString(), upload: 'stored' })
-  }
-  return writeManifest(store, entries, options)
+const quote = (text: string) => `'${text.replace(/'/g, "'\\''")}'`
+const bin = (name: string) => `${quote(process.execPath)} ${quote(join(ROOT, 'bin', `${name}.js`))}`
+let backups = 0
+
+/**
+ * Backs up everything under `source` with the real stages, as processes
+ * (see above), into the store `storeArgs` names, and returns the stored
+ * manifest. `scratch` holds the configuration, state and output. Throws
+ * when the pipeline fails or the run is incomplete.
+ */
+export async function runBackup(source: string, scratch: string, o: BackupOptions): Promise<StoredManifest> {
+  const dir = join(scratch, `backup-${++backups}`)
+  const conf = join(dir, 'conf.d')
+  mkdirSync(join(conf, 'snapshots.d'), { recursive: true })
+  writeFileSync(join(conf, 'conf'), o.conf ?? '')
+  for (const [name, body] of Object.entries(o.snapshotters ?? {})) writeFileSync(join(conf, 'snapshots.d', name), `#!/bin/bash\n${body}\n`, { mode: 0o755 })
+  const run = ['--host', o.host, '--run-time', o.runTime.toISOString(), '--retain-until', (o.retainUntil ?? TEST_RETAIN_UNTIL).toISOString()]
+  const common = ['--config', conf, ...o.storeArgs].map(quote).join(' ')
+  const state = quote(join(dir, 'state'))
+  const output = join(dir, 'manifest.ndjson')
+  const snaps = join(dir, 'snaps.ndjson')
+  const withSnaps = Object.keys(o.snapshotters ?? {}).length > 0
+  const command = [
+    'set -o pipefail',
+    withSnaps ? `${bin('sysbackup-snap')} ${common} ${run.map(quote).join(' ')} > ${quote(snaps)}` : ':',
+    `find ${quote(source)} -print0 | ${bin('sysbackup-pick')} --config ${quote(conf)} --stdin --null`
+      + ` | ${bin('sysbackup-hash')} --config ${quote(conf)} --state-dir ${state} --lock-timeout 0`
+      + ` | ${bin('sysbackup-upload')} ${common} --state-dir ${state} ${run.map(quote).join(' ')}`
+      + ` | ${bin('sysbackup-manifest')} ${common} ${run.map(quote).join(' ')} --output ${quote(output)} -${withSnaps ? ` ${quote(snaps)}` : ''}`,
+  ].join('\n')
+  const { status, stdout, stderr } = await new Promise<{ status: number | null, stdout: string, stderr: string }>((resolve, reject) => {
+    const child = spawn('bash', ['-c', command], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '', ...o.env } })
+    let out = ''
+    let err = ''
+    child.stdout.on('data', (c: Buffer) => { out += c.toString() })
+    child.stderr.on('data', (c: Buffer) => { err += c.toString() })
+    child.on('error', reject)
+    child.on('close', (code) => resolve({ status: code, stdout: out, stderr: err }))
+  })
+  if (status !== 0) throw new Error(`backup pipeline exited ${status}:\n${stderr}`)
+  const manifest = parseRecords(stdout).find((r) => r.type === 'manifest')
+  if (manifest === undefined || typeof manifest.versionId !== 'string') throw new Error(`no manifest record from sysbackup-manifest:\n${stdout}\n${stderr}`)
+  const text = readFileSync(output, 'utf8')
+  return { key: manifest.key as string, versionId: manifest.versionId, records: parseRecords(text), text }
 }
 
 /** A manifest of `entries` (sorted here by path bytes), with header, snapshots, log and trailer, stored under its key. */
 export async function writeManifest(store: Store, entries: Rec[], options: ManifestOptions): Promise<StoredManifest> {
   const complete = options.complete ?? true
-  const retainUntil = options.retainUntil ?? new Date(options.runTime.getTime() + 14 * DAY_MS)
+  const retainUntil = options.retainUntil ?? TEST_RETAIN_UNTIL
   const sorted = [...entries].sort((a, b) => Buffer.compare(pathBytes(decodePath(a)), pathBytes(decodePath(b))))
   const snapshots = options.snapshots ?? []
   const log = options.log ?? []
@@ -108,33 +134,11 @@ export async function writeManifest(store: Store, entries: Rec[], options: Manif
     finishedAt: new Date(options.runTime.getTime() + 60_000).toISOString(),
   }
   const full = text + JSON.stringify(trailer) + '\n'
-  const key = manifestKey(options.host, options.runTime, complete)
+  const key = manifestKey({ host: options.host, stamp: keyTimestamp(options.runTime) } as RunIdentity, complete)
   const { versionId } = await store.putBuffer(key, gzipSync(full), {
     lockMode: 'GOVERNANCE', retainUntil,
     metadata: { complete: String(complete), entries: String(sorted.length), bytes: String(bytes), files: String(count('file')), digest: trailer.digest as string },
     contentType: 'application/x-ndjson',
   })
   return { key, versionId, records: [...body, trailer], text: full }
-}
-
-/** Stores a snapshot's bytes as sysbackup-snap would, and returns its record. */
-export async function storeSnapshot(store: Store, host: string, runTime: Date, name: string, bytes: Buffer, restoreThrough?: string): Promise<Rec> {
-  const retainUntil = new Date(runTime.getTime() + 14 * DAY_MS)
-  const key = `snapshots/${host}/${keyTimestamp(runTime)}-${name}`
-  const sha256 = createHash('sha256').update(bytes).digest('hex')
-  const { versionId } = await store.putBuffer(key, bytes, {
-    lockMode: 'GOVERNANCE', retainUntil,
-    metadata: { description: 'test snapshot', sha256, size: String(bytes.length), ...(restoreThrough !== undefined && { 'restore-through': encodeURIComponent(restoreThrough) }) },
-  })
-  return {
-    type: 'snapshot', name, key, versionId, size: bytes.length, sha256, description: 'test snapshot\n',
-    ...(restoreThrough !== undefined && { restoreThrough }), retainUntil: retainUntil.toISOString(),
-  }
-}
-
-/** Picks and hashes everything under `source` (find -print0) and stores it as one backup. */
-export async function backupTree(store: Store, source: string, scratch: string, options: ManifestOptions): Promise<StoredManifest & { hashed: Rec[] }> {
-  const { execFileSync } = await import('node:child_process')
-  const hashed = await pickAndHash(execFileSync('find', [source, '-print0']), scratch)
-  return { ...await storeAndWriteManifest(store, hashed, options), hashed }
 }

@@ -31,3 +31,18 @@ export async function holdExclusiveLock(t: Test, path: string, seconds: number):
   child.removeAllListeners('exit')
   return end
 }
+
+const fixtureDirs = new WeakSet<Test>()
+
+/**
+ * The test's fixture directory (t.testdirName), made empty on first use in
+ * each test, since a run killed earlier may have left one behind with
+ * stale files, and removed by tap when the test ends.
+ */
+export function testDir(t: Test): string {
+  if (!fixtureDirs.has(t)) {
+    fixtureDirs.add(t)
+    t.testdir({})
+  }
+  return t.testdirName
+}

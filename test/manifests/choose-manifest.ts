@@ -4,7 +4,7 @@ import { UsageError } from '../../src/cli/errors.js'
 import { chooseFrom, findManifest } from '../../src/manifests/choose-manifest.js'
 import { describeManifests, listManifests } from '../../src/manifests/list-manifests.js'
 import { LocalStore } from '../../src/store/local-store.js'
-import { DAY_MS, writeManifest } from '../helpers/backup-fixture.js'
+import { DAY_MS, TEST_RETAIN_UNTIL, writeManifest } from '../helpers/backup-fixture.js'
 
 const dir = (path: string) => ({ type: 'dir', path, mode: '0755', uid: 0, gid: 0, mtimeNs: '1', ctimeNs: '1', storageId: '1:1', nlink: 2 })
 const file = (path: string, size: number) => ({ type: 'file', path, mode: '0644', uid: 0, gid: 0, mtimeNs: '1', ctimeNs: '1', storageId: '1:2', nlink: 1, size })
@@ -40,7 +40,7 @@ t.test('details come from one HeadObject each: entries, files, bytes, retention'
   const before = store.requests.get('HeadObject')
   const details = await describeManifests(store, manifests)
   t.equal(store.requests.get('HeadObject') - before, 3)
-  t.match(details[1], { key: newer.key, versionId: newer.versionId, entries: 3, files: 2, bytes: 15, lockMode: 'GOVERNANCE', retainUntil: new Date(T2.getTime() + 14 * DAY_MS) })
+  t.match(details[1], { key: newer.key, versionId: newer.versionId, entries: 3, files: 2, bytes: 15, lockMode: 'GOVERNANCE', retainUntil: TEST_RETAIN_UNTIL })
 })
 
 t.test('choosing: newest complete of this host by default, at or before --at, or exactly --key', async (t) => {

@@ -1,10 +1,14 @@
 import t from 'tap'
-import { dateOfStamp, manifestKey, manifestPrefix, parseManifestKey } from '../../src/manifests/manifest-key.js'
+import { dateOfStamp, manifestPrefix, parseManifestKey } from '../../src/manifests/manifest-key.js'
+import { manifestKey } from '../../src/stages/manifest/manifest.js'
+import { keyTimestamp, type RunIdentity } from '../../src/stages/run-identity.js'
 
 t.test('keys of complete and incomplete runs, and back', async (t) => {
   const time = new Date('2026-11-26T08:00:09.750Z')
-  t.equal(manifestKey('web1', time, true), 'manifests/web1/20261126T080009Z.ndjson.gz')
-  t.equal(manifestKey('web1', time, false), 'manifests/web1/20261126T080009Z.incomplete.ndjson.gz')
+  const run = { host: 'web1', stamp: keyTimestamp(time) } as RunIdentity
+  t.equal(manifestKey(run, true), 'manifests/web1/20261126T080009Z.ndjson.gz', 'the keys sysbackup-manifest writes')
+  t.equal(manifestKey(run, false), 'manifests/web1/20261126T080009Z.incomplete.ndjson.gz')
+  t.match(parseManifestKey(manifestKey(run, false)), { host: 'web1', stamp: '20261126T080009Z', complete: false }, 'are the keys read here')
   t.same(parseManifestKey('manifests/web1/20261126T080009Z.ndjson.gz'), {
     key: 'manifests/web1/20261126T080009Z.ndjson.gz', host: 'web1', stamp: '20261126T080009Z', runTime: new Date('2026-11-26T08:00:09Z'), complete: true,
   })

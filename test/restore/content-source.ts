@@ -7,7 +7,7 @@ import { ContentSource, EMPTY_SHA256 } from '../../src/restore/content-source.js
 import { makeRestoreStage } from '../../src/restore/restore-stage.js'
 import { TargetDirs } from '../../src/restore/target-dirs.js'
 import { LocalStore } from '../../src/store/local-store.js'
-import { backupTree, DAY_MS } from '../helpers/backup-fixture.js'
+import { DAY_MS, runBackup } from '../helpers/backup-fixture.js'
 import { testIO } from '../helpers/io.js'
 import { compareTrees } from '../helpers/tree-compare.js'
 
@@ -19,8 +19,7 @@ t.test('empty files cost no request; identical files are copied from the first o
   for (let i = 0; i < 10; i++) files[`empty${i}`] = ''
   files.other = 'something else\n'
   const base = t.testdir({ src: files })
-  const store = LocalStore.open(join(base, 'store'), { create: true })
-  const backup = await backupTree(store, join(base, 'src'), join(base, 'work'), { host: 'h', runTime: new Date('2026-11-26T08:00:00Z') })
+  const backup = await runBackup(join(base, 'src'), join(base, 'work'), { host: 'h', runTime: new Date('2026-11-26T08:00:00Z'), storeArgs: ['--store', join(base, 'store')] })
   const io = testIO()
   t.equal(await runStage(makeRestoreStage({ confirm: null }), ['--store', join(base, 'store'), '--key', backup.key, '--target', join(base, 'target'), '--jobs', '1'], io), 0, io.err())
   t.same(await compareTrees(join(base, 'src'), join(base, 'target', base, 'src')), [])

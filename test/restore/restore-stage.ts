@@ -6,7 +6,7 @@ import { runStage } from '../../src/cli/stage.js'
 import type { Rec } from '../../src/protocol/records.js'
 import { makeRestoreStage } from '../../src/restore/restore-stage.js'
 import { LocalStore } from '../../src/store/local-store.js'
-import { backupTree, storeSnapshot, writeManifest } from '../helpers/backup-fixture.js'
+import { runBackup, writeManifest } from '../helpers/backup-fixture.js'
 import { testIO } from '../helpers/io.js'
 import { compareTrees } from '../helpers/tree-compare.js'
 
@@ -24,9 +24,8 @@ async function fixture(t: Test) {
   })
   const src = join(base, 'src')
   execFileSync('chmod', ['0750', join(src, 'etc/nginx')])
-  const store = LocalStore.open(join(base, 'store'), { create: true })
-  const backup = await backupTree(store, src, join(base, 'work'), { host: 'web1', runTime: RUN })
-  return { base, src, store, storeDir: join(base, 'store'), backup, target: join(base, 'target') }
+  const backup = await runBackup(src, join(base, 'work'), { host: 'web1', runTime: RUN, storeArgs: ['--store', join(base, 'store')] })
+  return { base, src, storeDir: join(base, 'store'), backup, target: join(base, 'target') }
 }
 
 const restores = (recs: Rec[]) => recs.filter((r) => r.type === 'restore')
@@ -138,22 +137,32 @@ t.test('the root of this machine needs --yes or a confirmation', async (t) => {
 })
 
 t.test('snapshots: downloaded; restore-through run with the snapshot on stdin only when allowed, without credentials', async (t) => {
-  const base = t.testdir({ src: { f: 'x' } })
-  const store = LocalStore.open(join(base, 'store'), { create: true })
-  const dump = Buffer.from('CREATE TABLE t (x int);\n')
-  const snap = await storeSnapshot(store, 'db1', RUN, 'pgdump', dump, 'cat > "$OUT/received"; env > "$OUT/env"')
-  const plain = await storeSnapshot(store, 'db1', RUN, 'notes', Buffer.from('no command'))
-  const backupsDir = { type: 'dir', path: '/var/backups', mode: '0755', uid: 0, gid: 0, mtimeNs: '1600000000123456789', ctimeNs: '1', storageId: '1:9', nlink: 2 }
-  const manifest = await writeManifest(store, [backupsDir], { host: 'db1', runTime: RUN, snapshots: [snap, plain] })
+  const base = t.testdir({ src: { f: 'x' }, out: {} })
   const out = join(base, 'out')
-  mkdirSync(out)
+  const storeDir = join(base, 'store')
+  const dump = 'CREATE TABLE t (x int);\n'
+  // Real snapshots, from sysbackup-snap in the backup pipeline.
+  const backup = await runBackup(join(base, 'src'), join(base, 'work'), {
+    host: 'db1', runTime: RUN, storeArgs: ['--store', storeDir],
+    snapshotters: {
+      pgdump: `echo "a test dump"\necho '::restore-through:: cat > "$OUT/received"; env > "$OUT/env"'\nprintf '${dump.replace('\n', '\\n')}' >&"$1"`,
+      notes: 'echo "no command"\nprintf "some notes" >&"$1"',
+      broken: `echo '::restore-through:: exit 3'\nprintf x >&"$1"`,
+    },
+  })
+  const snapshots = backup.records.filter((r) => r.type === 'snapshot')
+  t.equal(snapshots.length, 3)
+  // A manifest with a directory the snapshots go into, to see that its restored time is kept.
+  const backupsDir = { type: 'dir', path: '/var/backups', mode: '0755', uid: 0, gid: 0, mtimeNs: '1600000000123456789', ctimeNs: '1', storageId: '1:9', nlink: 2 }
+  const store = LocalStore.open(storeDir)
+  const manifest = await writeManifest(store, [backupsDir], { host: 'db1', runTime: new Date(RUN.getTime() + 1000), snapshots: snapshots.filter((r) => r.name !== 'broken') })
   const env = { OUT: out, AWS_SECRET_ACCESS_KEY: 'very-secret-key-value', AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_REGION: 'eu-west-1' }
   const target = join(base, 'target')
 
   const notRun = testIO('', env)
-  t.equal(await runStage(noTerminal, ['--store', join(base, 'store'), '--key', manifest.key, '--target', target], notRun), 0, notRun.err())
-  const dir = join(target, 'var/backups/s3-sysbackup/db1-20261126T080000Z')
-  t.same(readFileSync(join(dir, 'pgdump')), dump)
+  t.equal(await runStage(noTerminal, ['--store', storeDir, '--key', manifest.key, '--target', target], notRun), 0, notRun.err())
+  const dir = join(target, 'var/backups/s3-sysbackup/db1-20261126T080001Z')
+  t.equal(readFileSync(join(dir, 'pgdump'), 'utf8'), dump)
   t.equal(lstatSync(join(dir, 'pgdump')).mode & 0o777, 0o600)
   t.equal(lstatSync(dir).mode & 0o777, 0o700)
   t.notOk(existsSync(join(out, 'received')), 'not run without --yes or a terminal')
@@ -166,24 +175,24 @@ t.test('snapshots: downloaded; restore-through run with the snapshot on stdin on
   const asked: string[] = []
   const yesOnce = makeRestoreStage({ confirm: async (q) => { asked.push(q); return true } })
   const ran = testIO('', env)
-  t.equal(await runStage(yesOnce, ['--store', join(base, 'store'), '--key', manifest.key, '--target', target], ran), 0, ran.err())
+  t.equal(await runStage(yesOnce, ['--store', storeDir, '--key', manifest.key, '--target', target], ran), 0, ran.err())
   t.same(asked, ['Run the restore-through command of snapshot pgdump now, with the snapshot on its standard input?'])
-  t.same(readFileSync(join(out, 'received')), dump, 'the snapshot arrived on stdin')
+  t.equal(readFileSync(join(out, 'received'), 'utf8'), dump, 'the snapshot arrived on stdin')
   const seen = readFileSync(join(out, 'env'), 'utf8')
   t.notMatch(seen, /AWS_SECRET_ACCESS_KEY|AWS_ACCESS_KEY_ID|very-secret-key-value/, 'no credentials in its environment')
   t.match(seen, /AWS_REGION=eu-west-1/)
   t.match(restores(ran.records()).find((r) => r.name === 'pgdump'), { action: 'skipped', restoreThrough: 'ran' })
 
-  const failing = await storeSnapshot(store, 'db1', RUN, 'broken', Buffer.from('x'), 'exit 3')
-  const m2 = await writeManifest(store, [], { host: 'db1', runTime: new Date(RUN.getTime() + 1000), snapshots: [failing] })
+  // The backup's own manifest, with --yes: every command runs; the failing one is an error.
   const yes = testIO('', env)
-  t.equal(await runStage(noTerminal, ['--store', join(base, 'store'), '--key', m2.key, '--target', target, '--yes', '--snapshot-dir', join(base, 'snaps')], yes), 1)
+  t.equal(await runStage(noTerminal, ['--store', storeDir, '--key', backup.key, '--target', join(base, 't2'), '--yes', '--snapshot-dir', join(base, 'snaps')], yes), 1)
   t.ok(existsSync(join(base, 'snaps', 'broken')))
   t.match(yes.err(), 'sysbackup-restore: snapshot broken: restore-through command failed (exit status 3)')
+  t.match(restores(yes.records()).find((r) => r.name === 'pgdump'), { restoreThrough: 'ran' })
 
   const none = testIO('', env)
-  t.equal(await runStage(noTerminal, ['--store', join(base, 'store'), '--key', manifest.key, '--target', join(base, 't3'), '--no-snapshots'], none), 0)
-  t.match(none.err(), 'warning: 2 snapshot(s) not restored (--no-snapshots)')
+  t.equal(await runStage(noTerminal, ['--store', storeDir, '--key', backup.key, '--target', join(base, 't3'), '--no-snapshots'], none), 0)
+  t.match(none.err(), 'warning: 3 snapshot(s) not restored (--no-snapshots)')
 })
 
 t.test('usage errors: one line, exit 2, nothing done', async (t) => {
@@ -194,7 +203,7 @@ t.test('usage errors: one line, exit 2, nothing done', async (t) => {
     [['--snapshot-dir', 'x', '--no-snapshots', '--key', f.backup.key], /--snapshot-dir and --no-snapshots do not go together/],
     [['--role-arn', 'arn:aws:iam::123456789012:role/x', '--key', f.backup.key], /--role-arn is used only with --creds FILE/],
     [['--creds', 'x.pkg', '--key', f.backup.key], /give --creds FILE or --store DIR, not both/],
-    [['--at', 'last week'], /option --at: "last week" is not a time/],
+    [['--at', 'last week'], /--at: "last week" is not an ISO-8601 time with a zone/],
     [['--include', '/a[', '--key', f.backup.key], /option --include: pattern "\/a\[" has "\[" without "\]"/],
     [['extra'], /unexpected argument "extra"/],
     [['--bogus'], /unknown option --bogus/],

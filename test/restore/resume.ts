@@ -2,9 +2,8 @@ import t from 'tap'
 import { spawn } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { LocalStore } from '../../src/store/local-store.js'
 import { ROOT, runBin } from '../helpers/bin.js'
-import { backupTree } from '../helpers/backup-fixture.js'
+import { runBackup } from '../helpers/backup-fixture.js'
 import { textOf } from '../helpers/files.js'
 import { compareTrees } from '../helpers/tree-compare.js'
 
@@ -43,8 +42,7 @@ t.test('killed in the middle, then run again: the restore completes, and what wa
     mkdirSync(join(src, `d${d}`), { recursive: true })
     for (let f = 0; f < FILES / 12; f++) writeFileSync(join(src, `d${d}`, `f${f}.txt`), textOf(1000 + d * 100 + f))
   }
-  const store = LocalStore.open(join(base, 'store'), { create: true })
-  const backup = await backupTree(store, src, join(base, 'work'), { host: 'h', runTime: new Date('2026-11-26T08:00:00Z') })
+  const backup = await runBackup(src, join(base, 'work'), { host: 'h', runTime: new Date('2026-11-26T08:00:00Z'), storeArgs: ['--store', join(base, 'store')] })
   const target = join(base, 'target')
   const args = ['--store', join(base, 'store'), '--key', backup.key, '--target', target, '--jobs', '2']
 
@@ -66,8 +64,7 @@ t.test('SIGTERM stops it at once with status 130; the rerun finishes', async (t)
   const src = join(base, 'src')
   mkdirSync(src)
   for (let f = 0; f < 600; f++) writeFileSync(join(src, `f${f}`), textOf(3000 + f))
-  const store = LocalStore.open(join(base, 'store'), { create: true })
-  const backup = await backupTree(store, src, join(base, 'work'), { host: 'h', runTime: new Date('2026-11-26T08:00:00Z') })
+  const backup = await runBackup(src, join(base, 'work'), { host: 'h', runTime: new Date('2026-11-26T08:00:00Z'), storeArgs: ['--store', join(base, 'store')] })
   const target = join(base, 'target')
   const args = ['--store', join(base, 'store'), '--key', backup.key, '--target', target, '--jobs', '1']
   const first = await runAndKill(args, 50, 'SIGTERM')

@@ -1,12 +1,9 @@
 import t from 'tap'
-import { execFileSync } from 'node:child_process'
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
-import { loadConfig } from '../../src/config/load-config.js'
-import { openStore } from '../../src/store/open-store.js'
 import { runBin } from '../helpers/bin.js'
-import { pickAndHash, storeAndWriteManifest } from '../helpers/backup-fixture.js'
+import { runBackup } from '../helpers/backup-fixture.js'
 import { startMoto, type Moto } from '../helpers/moto.js'
 import { makeSampleTree } from '../helpers/sample-tree.js'
 import { compareTrees } from '../helpers/tree-compare.js'
@@ -27,9 +24,10 @@ t.test('a tree with every kind of entry comes back exactly from S3 (moto)', asyn
   writeFileSync(join(conf, 'conf'), `[s3]\nbucket = backups\nendpoint = ${moto.endpoint}\n`)
   const source = join(dir, 'source')
   makeSampleTree(source, 1024 * 1024)
-  const hashed = await pickAndHash(execFileSync('find', [source, '-print0']), join(dir, 'work'))
-  const store = await openStore(loadConfig(conf, moto.env), { access: 'write', env: moto.env })
-  const manifest = await storeAndWriteManifest(store, hashed, { host: 'web1', runTime: new Date('2026-11-26T08:00:00Z') })
+  // The real pipeline, as processes, into the bucket.
+  const manifest = await runBackup(source, join(dir, 'work'), {
+    host: 'web1', runTime: new Date('2026-11-26T08:00:00Z'), storeArgs: [], conf: `[s3]\nbucket = backups\nendpoint = ${moto.endpoint}\n`, env: moto.env,
+  })
 
   const target = join(dir, 'target')
   const r = await runBin('sysbackup-restore', ['--config', conf, '--host', 'web1', '--target', target], { env: moto.env, timeoutMs: 120_000 })

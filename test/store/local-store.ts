@@ -98,6 +98,16 @@ t.test('the marker: created in an empty directory, required otherwise', async (t
   t.match((catchSync(() => LocalStore.open(join(root, 'empty'))) as Error).message, /format version 99 is newer/)
 })
 
+t.test('a new store another stage is making the marker of at that moment is opened, not refused', async (t) => {
+  // What the other opener's writeAtomicSync leaves for an instant: its temporary marker.
+  const root = t.testdir({ store: { [`${STORE_MARKER}.tmp-4242`]: '{"format":"s3-sysbackup local store","version":1}\n' } })
+  const store = LocalStore.open(join(root, 'store'), { create: true })
+  t.equal(store.id, `file:${realpathSync(join(root, 'store'))}`)
+  t.match(JSON.parse(readFileSync(join(root, 'store', STORE_MARKER), 'utf8')), { format: 's3-sysbackup local store', version: 1 })
+  const other = t.testdir({ store: { [`${STORE_MARKER}.tmp-4242`]: '', 'notes.txt': 'mine' } })
+  t.equal(storeErrorCode(catchSync(() => LocalStore.open(join(other, 'store'), { create: true }))), 'NotAStore', 'anything else there is still refused')
+})
+
 t.test('version ids keep increasing when the clock steps back', async (t) => {
   const clock = manualClock()
   const store = LocalStore.open(join(t.testdir(), 's'), { create: true, clock: clock.now })

@@ -1,6 +1,6 @@
-import { createHash, randomBytes } from 'node:crypto'
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { createHash } from 'node:crypto'
+import { readFile, stat } from 'node:fs/promises'
+import { writeFileAtomic } from '../../util/atomic-file.js'
 
 /** The cache's file name inside the state directory. */
 export const FILES_CACHE_NAME = 'files-cache'
@@ -125,23 +125,7 @@ export class FilesCache {
     const body = Buffer.from(parts.join(''), 'latin1')
     const closing = `end ${entries.size} ${createHash('sha256').update(body).digest('hex')}\n`
 
-    const dir = dirname(file)
-    await mkdir(dir, { recursive: true, mode: 0o700 })
-    const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
-    const handle = await open(temp, 'wx', 0o600)
-    try {
-      try {
-        await handle.writeFile(Buffer.concat([body, Buffer.from(closing, 'latin1')]))
-        await handle.sync()
-      } finally {
-        await handle.close()
-      }
-      await rename(temp, file)
-    } catch (err) {
-      await unlink(temp).catch(() => {})
-      throw err
-    }
-    await syncDirectory(dir)
+    await writeFileAtomic(file, Buffer.concat([body, Buffer.from(closing, 'latin1')]), { dirMode: 0o700, fileMode: 0o600 })
     return entries.size
   }
 }
@@ -175,18 +159,4 @@ function parse(data: Buffer): Map<string, string> | string {
     entries.set(line.slice(0, -VALUE_LENGTH - 1), line.slice(-VALUE_LENGTH))
   }
   return entries
-}
-
-/** Makes a rename durable; some filesystems cannot fsync a directory, which is fine. */
-async function syncDirectory(dir: string): Promise<void> {
-  try {
-    const handle = await open(dir, 'r')
-    try {
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-  } catch {
-    // EINVAL/EISDIR on filesystems without directory fsync: the rename still happened.
-  }
 }

@@ -5,7 +5,7 @@ import { attachAcls, DEFAULT_ACL_OPTIONS } from './attach-acls.js'
 import { OwnerNames } from './owner-names.js'
 import type { Picker } from './pickers-dir.js'
 import { PathRecorder } from './record-paths.js'
-import { KILL_GRACE_MS, PickerProcess, type PickerOutcome } from './run-picker.js'
+import { GroupProcess, KILL_GRACE_MS, type ProcessOutcome } from '../../util/process-group.js'
 import { MAX_PATH_BYTES, PathSplitter, type Separator } from './split-paths.js'
 
 /** Everything one run of sysbackup-pick needs, options and configuration resolved. */
@@ -58,7 +58,7 @@ async function* pickedRecords(ctx: StageContext, plan: PickPlan): AsyncGenerator
   for (const picker of plan.pickers) {
     if (ctx.signal.aborted) return
     ctx.count('pickers')
-    const run = new PickerProcess(picker.path, {
+    const run = new GroupProcess(picker.path, {
       timeoutSeconds: plan.timeoutSeconds,
       graceMs: KILL_GRACE_MS,
       env: plan.env,
@@ -100,7 +100,7 @@ async function* recordPaths(
 }
 
 /** The error to report for how a picker ended, or null when it went well (or we stopped it). */
-function outcomeProblem(outcome: PickerOutcome, timeoutSeconds: number): { message: string, code?: string } | null {
+function outcomeProblem(outcome: ProcessOutcome, timeoutSeconds: number): { message: string, code?: string } | null {
   if (outcome.spawnError) {
     const code = outcome.spawnError.code ?? 'EIO'
     return { message: `cannot run picker: ${errnoText(code)}`, code }

@@ -1,0 +1,218 @@
+import { createHash } from 'node:crypto'
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { writeFileAtomic } from '../../util/atomic-file.js'
+import { PrefixSet, prefixHex, prefixOf } from './prefix-set.js'
+
+/** First line of a cache file: what it is, and the version of its format. */
+export const CONTENT_CACHE_FORMAT = 'sysbackup-upload content versions 1'
+
+/** A cache file larger than this is refused rather than read (a string of the whole file must fit in one V8 string). */
+const MAX_CACHE_BYTES = 512 * 1024 * 1024
+
+const SHA256 = /^[0-9a-f]{64}$/
+/** S3 version ids are printable ASCII without spaces (LocalStore's too). */
+const VERSION_ID = /^[\x21-\x7e]{1,1024}$/
+const VERSION_LINE = /^v ([0-9a-f]{64}) (\d{1,15}) ([\x21-\x7e]{1,1024})$/
+const PREFIX_LINE = /^p ([0-9a-f]{16})$/
+const INDEX_LINE = /^index ([01]) (\d{1,15}|-) ([01]) (\d{1,15})$/
+
+/**
+ * What is known about one stored version of `content/<sha256>`. The
+ * retention is a lower bound: it only ever grows. Null when the version
+ * carries no retention.
+ */
+export interface KnownVersion {
+  versionId: string
+  retainUntil: Date | null
+}
+
+/**
+ * What the cache says about the store's content keys as a whole, beyond
+ * single versions. See ContentKnowledge for how it is used.
+ */
+export interface IndexState {
+  /**
+   * The index held every content key in the store as of `sweptAt` (a full
+   * listing then), plus every version this host stored since.
+   */
+  complete: boolean
+  /** When the last full listing (sweep) of `content/` began. */
+  sweptAt: Date | null
+  /**
+   * The last evidence says other writers store content into this store
+   * too: the last sweep found keys this host had not known, or a HEAD found
+   * content the complete index did not have.
+   */
+  shared: boolean
+  /** Content versions in the store as last counted: the last sweep's count plus this host's uploads since. */
+  versions: number
+}
+
+/** The knowledge a run starts from and saves. */
+export interface ContentCacheData {
+  /** Versions known with their retention; on load only those still retained now. */
+  versions: Map<string, KnownVersion>
+  /** Content known to exist (or to have existed), as 64-bit prefixes. */
+  index: PrefixSet
+  state: IndexState
+}
+
+export interface LoadedContentCache {
+  /** Null when there was no cache or it was unusable. */
+  data: ContentCacheData | null
+  /** Version entries in the file, retained or not. */
+  entries: number
+  /** A one-line reason the file was ignored; undefined when it loaded or did not exist. */
+  problem?: string
+  code?: string
+}
+
+/**
+ * The cache's file in `stateDir`: one per store, named from a hash of the
+ * store's id, so two stores (say a bucket and a local directory, or two
+ * buckets) never share one. The id is also written inside and checked.
+ */
+export function contentCacheFile(stateDir: string, storeId: string): string {
+  return join(stateDir, `content-versions-${createHash('sha256').update(storeId).digest('hex').slice(0, 16)}`)
+}
+
+export function emptyIndexState(): IndexState {
+  return { complete: false, sweptAt: null, shared: false, versions: 0 }
+}
+
+/**
+ * Loads the content-versions cache of store `storeId`. A missing file (or
+ * state directory) gives no data and no problem; an unreadable, truncated,
+ * corrupted, foreign (another store's) or other-format file gives no data
+ * and a problem to report. Version entries whose retention is not after
+ * `now` are not trusted (an unlocked version may have been deleted) and
+ * are kept only in the index. Never throws.
+ *
+ * On disk it is a text file:
+ *
+ *     sysbackup-upload content versions 1
+ *     store "<store id, as a JSON string>"
+ *     index <complete 0|1> <sweptAt ms|-> <shared 0|1> <versions>
+ *     v <sha256> <retainUntil ms> <versionId>      (one per known version)
+ *     p <first 16 hex digits of a sha256>          (one per other indexed hash)
+ *     end <lines after the index line> <sha256 of every byte above this line>
+ */
+export async function loadContentCache(file: string, storeId: string, now: Date): Promise<LoadedContentCache> {
+  let data: Buffer
+  try {
+    const st = await stat(file)
+    if (st.size > MAX_CACHE_BYTES) return unusable(`is larger than ${MAX_CACHE_BYTES} bytes`)
+    data = await readFile(file)
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { data: null, entries: 0 }
+    return unusable(`cannot be read: ${code ?? (err as Error).message}`, code)
+  }
+  const parsed = parse(data, storeId, now)
+  if (typeof parsed === 'string') return unusable(parsed)
+  return parsed
+}
+
+/**
+ * Writes `data` to `file` atomically (see writeFileAtomic); the directory
+ * is made with mode 0700 and the file 0600. Returns the version entries
+ * written. Throws the filesystem error when it cannot.
+ */
+export async function saveContentCache(file: string, storeId: string, data: ContentCacheData): Promise<number> {
+  const s = data.state
+  const parts: string[] = [
+    CONTENT_CACHE_FORMAT, '\n',
+    'store ', asciiJson(storeId), '\n',
+    `index ${s.complete ? 1 : 0} ${s.sweptAt === null ? '-' : s.sweptAt.getTime()} ${s.shared ? 1 : 0} ${s.versions}\n`,
+  ]
+  let lines = 0
+  let entries = 0
+  for (const [sha, known] of data.versions) {
+    if (known.retainUntil === null || !SHA256.test(sha) || !VERSION_ID.test(known.versionId)) continue
+    parts.push('v ', sha, ' ', String(known.retainUntil.getTime()), ' ', known.versionId, '\n')
+    lines++
+    entries++
+  }
+  // Version entries put their prefix in the index when loaded: write only the others.
+  const withVersion = new Set<bigint>()
+  for (const [sha, known] of data.versions) if (known.retainUntil !== null) withVersion.add(prefixOf(sha))
+  for (const prefix of data.index.prefixes()) {
+    if (withVersion.has(prefix)) continue
+    parts.push('p ', prefixHex(prefix), '\n')
+    lines++
+  }
+  // latin1: version ids are ASCII (checked above), so one byte per character.
+  const body = Buffer.from(parts.join(''), 'latin1')
+  const closing = `end ${lines} ${createHash('sha256').update(body).digest('hex')}\n`
+  await writeFileAtomic(file, Buffer.concat([body, Buffer.from(closing, 'latin1')]), { dirMode: 0o700, fileMode: 0o600 })
+  return entries
+}
+
+/** A JSON string in ASCII only (\\u escapes), so the file stays one byte per character. */
+function asciiJson(text: string): string {
+  return JSON.stringify(text).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
+
+function unusable(reason: string, code?: string): LoadedContentCache {
+  const loaded: LoadedContentCache = { data: null, entries: 0, problem: `content versions cache ${reason}; it is ignored (this run asks the store instead)` }
+  if (code !== undefined) loaded.code = code
+  return loaded
+}
+
+function parse(data: Buffer, storeId: string, now: Date): LoadedContentCache | string {
+  const text = data.toString('latin1')
+  if (!text.startsWith(CONTENT_CACHE_FORMAT + '\n')) {
+    return text.startsWith('sysbackup-upload content versions ') ? 'is in a format this version does not read' : 'is not a content versions cache'
+  }
+  if (!text.endsWith('\n')) return 'is truncated'
+  const lastLineAt = text.lastIndexOf('\n', text.length - 2) + 1
+  const closing = /^end (\d+) ([0-9a-f]{64})\n$/.exec(text.slice(lastLineAt))
+  if (!closing) return 'is truncated'
+  if (createHash('sha256').update(data.subarray(0, lastLineAt)).digest('hex') !== closing[2]) return 'is corrupted (checksum mismatch)'
+  const lines = text.slice(CONTENT_CACHE_FORMAT.length + 1, lastLineAt - 1).split('\n')
+  const storeLine = lines[0] ?? ''
+  let cachedId: unknown
+  try {
+    cachedId = storeLine.startsWith('store ') ? JSON.parse(storeLine.slice(6)) : undefined
+  } catch {
+    cachedId = undefined
+  }
+  if (typeof cachedId !== 'string') return 'is corrupted (no store line)'
+  if (cachedId !== storeId) return `belongs to another store (${cachedId})`
+  const index = INDEX_LINE.exec(lines[1] ?? '')
+  if (!index) return 'is corrupted (no index line)'
+  const body = lines.slice(2)
+  if (body.length !== Number(closing[1])) return 'is corrupted (wrong entry count)'
+
+  const versions = new Map<string, KnownVersion>()
+  const prefixes: bigint[] = []
+  let entries = 0
+  for (const line of body) {
+    const v = VERSION_LINE.exec(line)
+    if (v) {
+      entries++
+      const retainUntil = new Date(Number(v[2]))
+      prefixes.push(prefixOf(v[1]!))
+      // Only a version still locked is sure to exist: after its date it may have been deleted.
+      if (retainUntil.getTime() > now.getTime()) versions.set(v[1]!, { versionId: v[3]!, retainUntil })
+      continue
+    }
+    const p = PREFIX_LINE.exec(line)
+    if (!p) return 'is corrupted (malformed entry)'
+    prefixes.push(BigInt(`0x${p[1]!}`))
+  }
+  return {
+    entries,
+    data: {
+      versions,
+      index: PrefixSet.of(prefixes),
+      state: {
+        complete: index[1] === '1',
+        sweptAt: index[2] === '-' ? null : new Date(Number(index[2])),
+        shared: index[3] === '1',
+        versions: Number(index[4]),
+      },
+    },
+  }
+}

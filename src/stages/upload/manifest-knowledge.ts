@@ -1,0 +1,87 @@
+import type { Readable } from 'node:stream'
+import { createGunzip } from 'node:zlib'
+import { RecordReader } from '../../protocol/read-records.js'
+import { StoreFatalError, storeErrorCode } from '../../store/errors.js'
+import type { Store } from '../../store/store.js'
+import type { KnownVersion } from './content-cache.js'
+
+/** `manifests/<host>/<timestamp>.ndjson.gz` or `….incomplete.ndjson.gz` (sysbackup-manifest(1)). */
+const MANIFEST_NAME = /^(\d{8}T\d{6}Z)(\.incomplete)?\.ndjson\.gz$/
+const SHA256 = /^[0-9a-f]{64}$/
+
+/** What the newest manifest of a host told, or why it told nothing. */
+export type ManifestKnowledge =
+  /** Versions of content it references that are still retained (possibly none); `key` is null when the host has no manifest. */
+  | { kind: 'read', key: string | null, versions: Map<string, KnownVersion>, entries: number }
+  /** The store refused to list or read manifests (AccessDenied): the backup role may not be allowed to. */
+  | { kind: 'refused', message: string }
+  /** The manifest could not be used (not gzip, not the record protocol…). */
+  | { kind: 'unusable', key: string, message: string }
+
+/**
+ * Reads what the newest manifest of `host` says is stored: the `key`,
+ * `versionId` and `retainUntil` of its file entries, exactly as
+ * sysbackup-upload wrote them for that run. Retention only grows, so each
+ * date is a lower bound; entries not retained beyond `now` are left out (an
+ * unlocked version may have been deleted). Complete and `.incomplete`
+ * manifests both count; the newest is the greatest timestamp in the name.
+ *
+ * Cost: one ListObjectsV2 per 1000 manifests of the host, and one GetObject.
+ * Throws StoreFatalError for failures other than a refusal (a missing
+ * bucket, bad credentials).
+ */
+export async function readManifestKnowledge(store: Store, host: string, now: Date): Promise<ManifestKnowledge> {
+  const prefix = `manifests/${host}/`
+  let newest: { key: string, stamp: string, complete: boolean } | undefined
+  let key: string
+  try {
+    for await (const page of store.listLatest(prefix)) {
+      for (const item of page) {
+        const m = MANIFEST_NAME.exec(item.key.slice(prefix.length))
+        if (!m) continue
+        const candidate = { key: item.key, stamp: m[1]!, complete: m[2] === undefined }
+        if (newest === undefined || candidate.stamp > newest.stamp || (candidate.stamp === newest.stamp && candidate.complete)) newest = candidate
+      }
+    }
+    if (newest === undefined) return { kind: 'read', key: null, versions: new Map(), entries: 0 }
+    key = newest.key
+    const { body } = await store.get(key)
+    return await readVersions(key, body, now)
+  } catch (err) {
+    if (isRefusal(err)) return { kind: 'refused', message: (err as Error).message }
+    if (err instanceof StoreFatalError) throw err
+    if (newest === undefined) throw err
+    return { kind: 'unusable', key: newest.key, message: (err as Error).message }
+  }
+}
+
+/** Whether a store error is a refusal of access (AccessDenied; `Forbidden` for a HEAD, whose 403 has no body). */
+export function isRefusal(err: unknown): boolean {
+  const code = storeErrorCode(err)
+  return code === 'AccessDenied' || code === 'Forbidden'
+}
+
+async function readVersions(key: string, body: Readable, now: Date): Promise<ManifestKnowledge> {
+  const gunzip = createGunzip()
+  body.on('error', (err) => gunzip.destroy(err))
+  body.pipe(gunzip)
+  const versions = new Map<string, KnownVersion>()
+  let entries = 0
+  try {
+    for await (const rec of new RecordReader(gunzip, { source: key })) {
+      if (rec.type !== 'file') continue
+      const { sha256, key: contentKey, versionId, retainUntil } = rec
+      if (typeof sha256 !== 'string' || !SHA256.test(sha256) || contentKey !== `content/${sha256}`) continue
+      if (typeof versionId !== 'string' || versionId === '' || typeof retainUntil !== 'string') continue
+      const until = new Date(retainUntil)
+      if (!(until.getTime() > now.getTime())) continue
+      entries++
+      const known = versions.get(sha256)
+      if (known === undefined || known.retainUntil!.getTime() < until.getTime()) versions.set(sha256, { versionId, retainUntil: until })
+    }
+  } finally {
+    body.unpipe(gunzip)
+    body.destroy()
+  }
+  return { kind: 'read', key, versions, entries }
+}

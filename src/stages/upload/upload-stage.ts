@@ -1,0 +1,212 @@
+import { setMaxListeners } from 'node:events'
+import { resolve } from 'node:path'
+import type { OptionSpec } from '../../cli/args.js'
+import { UsageError } from '../../cli/errors.js'
+import type { StageContext, StageSpec } from '../../cli/stage.js'
+import { resolveHost } from '../../config/host.js'
+import { loadConfig } from '../../config/load-config.js'
+import type { FsPath } from '../../protocol/path-codec.js'
+import type { Rec } from '../../protocol/records.js'
+import { openStore, STORE_OPTION } from '../../store/open-store.js'
+import { DEFAULT_PART_SIZE } from '../../store/parts.js'
+import type { LockMode, Store } from '../../store/store.js'
+import { errnoText } from '../hash/hash-records.js'
+import { contentCacheFile, loadContentCache, saveContentCache, type LoadedContentCache } from './content-cache.js'
+import { ContentKnowledge } from './content-knowledge.js'
+import { readManifestKnowledge } from './manifest-knowledge.js'
+import { addDays, headerFieldsOf, RUN_OPTIONS, runIdentity } from '../run-identity.js'
+import { GZIP_LEVEL, SMALL_FILE_MAX, streamMemory } from './upload-file.js'
+import { UPLOAD_COUNTERS, uploadRecords } from './upload-records.js'
+
+/**
+ * Uploads (and HEADs) at once by default. An upload of a small file is
+ * one request whose time is mostly round trip, so several overlap well;
+ * each may hold up to a small file's size twice (content and gzip output)
+ * within the memory budget.
+ */
+export const DEFAULT_JOBS = 8
+const MAX_JOBS = 256
+
+const OPTIONS: OptionSpec[] = [
+  { name: 'config', alias: 'c', type: 'string', arg: 'DIR', help: 'configuration directory (default $S3_SYSBACKUP_CONFIG or /etc/backup)' },
+  STORE_OPTION,
+  { name: 'state-dir', type: 'string', arg: 'DIR', help: 'directory of the content versions cache (default: [state] dir)' },
+  ...RUN_OPTIONS,
+  { name: 'jobs', alias: 'j', type: 'number', arg: 'N', help: `uploads and HEAD requests at once (default ${DEFAULT_JOBS})` },
+  { name: 'dry-run', alias: 'n', type: 'flag', help: 'write nothing: say what would be stored or extended (read-only requests are still made)' },
+  { name: 'no-cache', type: 'flag', help: 'ask the store about all content, ignoring the cache and manifests (a fresh cache is still written)' },
+]
+
+/** Settings of one run, from the options and the configuration. */
+interface UploadSettings {
+  stateDir: string
+  runTime: Date
+  retainUntil: Date
+  storeUntil: Date
+  lockMode: LockMode
+  host: string
+  jobs: number
+  dryRun: boolean
+  useCache: boolean
+  pageSize: number
+  partSize: number
+}
+
+export interface UploadStageHooks {
+  /** Multipart part size (at least 5 MiB on S3); also the memory charge of a streamed upload. */
+  partSize?: number
+  /** Listing page size (tests use small pages to count them). */
+  pageSize?: number
+  /** Files larger than this are streamed rather than read whole. */
+  smallFileMax?: number
+  /** Called after each chunk of a streamed file is read (tests change the file there). */
+  afterChunk?: (path: FsPath, bytesRead: number) => void | Promise<void>
+  /** The wall clock (default: the system's). */
+  clock?: () => Date
+}
+
+/** The sysbackup-upload stage; `hooks` exist for tests. */
+export function makeUploadStage(hooks: UploadStageHooks = {}): StageSpec {
+  return {
+    name: 'sysbackup-upload',
+    synopsis: '[options] < hashed.ndjson > uploaded.ndjson',
+    summary: 'Makes sure the content of each hashed file record is stored once at content/<sha256>,\n'
+      + 'locked and retained until the run\'s retain-until date, and adds key, versionId,\n'
+      + 'retainUntil and upload to the record; passes every other record through unchanged.',
+    options: OPTIONS,
+    readsRecords: true,
+    async start(ctx, args) {
+      if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}" (input is read from stdin)`)
+      const jobs = args.number('jobs')
+      if (jobs !== undefined && (!Number.isInteger(jobs) || jobs < 1 || jobs > MAX_JOBS)) {
+        throw new UsageError(`option --jobs: ${jobs} is not a whole number from 1 to ${MAX_JOBS}`)
+      }
+      const clock = hooks.clock ?? (() => new Date())
+      const loaded = loadConfig(args.string('config'), ctx.io.env)
+      const { host, runTime, retainUntil } = runIdentity(args, loaded, clock())
+      const content = loaded.values.content
+      const dryRun = args.flag('dry-run')
+      const partSize = hooks.partSize ?? DEFAULT_PART_SIZE
+      const pageSize = hooks.pageSize ?? 1000
+      const settings: UploadSettings = {
+        stateDir: resolve(args.string('state-dir') ?? loaded.values.state.dir),
+        runTime,
+        retainUntil,
+        storeUntil: addDays(retainUntil, content.extend_days),
+        lockMode: content.lock_mode as LockMode,
+        host,
+        jobs: jobs ?? DEFAULT_JOBS,
+        dryRun,
+        useCache: !args.flag('no-cache'),
+        pageSize,
+        partSize,
+      }
+      const storeDir = args.string('store')
+      const store = await openStore(loaded, {
+        ...(storeDir !== undefined && { storeDir }),
+        access: dryRun ? 'read' : 'write',
+        deferLockCheck: true,
+        env: ctx.io.env,
+        partSize,
+        pageSize,
+      })
+      Object.assign(ctx.headerFields, headerFieldsOf({ host, runTime, retainUntil }), { store: store.id })
+      return run(ctx, settings, store, hooks, clock)
+    },
+  }
+}
+
+export const uploadStage: StageSpec = makeUploadStage()
+
+/**
+ * Loads the content versions cache, uploads, and saves the cache with what
+ * the run learned (not in a dry run). A run that read its whole input with
+ * every upstream trailer ok saves the versions it used; any other run keeps
+ * the previous ones too, since each stays true while it is retained.
+ */
+async function* run(ctx: StageContext, settings: UploadSettings, store: Store, hooks: UploadStageHooks, wallClock: () => Date): AsyncGenerator<Rec> {
+  // "Now" for trust in remembered retention: never before the run time, so a
+  // run dated ahead (tests, a clock stepped back) trusts no more than it should.
+  const clock = () => new Date(Math.max(wallClock().getTime(), settings.runTime.getTime()))
+  for (const name of UPLOAD_COUNTERS) ctx.count(name, 0)
+  const cacheFile = contentCacheFile(settings.stateDir, store.id)
+  const loaded: LoadedContentCache = settings.useCache ? await loadContentCache(cacheFile, store.id, clock()) : { data: null, entries: 0 }
+  if (loaded.problem !== undefined) {
+    const fields: { path: string, code?: string } = { path: cacheFile }
+    if (loaded.code !== undefined) fields.code = loaded.code
+    yield ctx.problem('warning', loaded.problem, fields)
+  }
+  const stop = new AbortController()
+  // Every upload and request in flight listens to it (the SDK adds a listener per request).
+  setMaxListeners(0, stop.signal)
+  const onInterrupt = () => stop.abort(ctx.signal.reason)
+  ctx.signal.addEventListener('abort', onInterrupt, { once: true })
+  const knowledge = new ContentKnowledge(loaded.data, {
+    store, clock, jobs: settings.jobs, pageSize: settings.pageSize, signal: stop.signal, log: (m) => ctx.log(m),
+  })
+  ctx.count('cacheLoaded', loaded.data?.versions.size ?? 0)
+
+  /** Knowledge from this host's newest manifest, when the cache knows nothing. */
+  async function seedFromManifest(): Promise<Rec[]> {
+    if (!settings.useCache || !knowledge.knowsNothing) return []
+    const found = await readManifestKnowledge(store, settings.host, clock())
+    switch (found.kind) {
+      case 'read':
+        knowledge.seed(found.versions)
+        ctx.count('manifestEntries', found.versions.size)
+        return []
+      case 'refused':
+        ctx.log(`manifests of ${settings.host} cannot be read (${found.message}); asking the store about content instead`)
+        return []
+      case 'unusable':
+        return [ctx.problem('warning', `manifest ${found.key} cannot be used (${found.message}); asking the store about content instead`)]
+    }
+  }
+
+  const input = ctx.input()
+  let finished = false
+  try {
+    yield* uploadRecords(ctx, input, {
+      store,
+      knowledge,
+      lockMode: settings.lockMode,
+      retainUntil: settings.retainUntil,
+      storeUntil: settings.storeUntil,
+      dryRun: settings.dryRun,
+      jobs: settings.jobs,
+      beforeFirstFile: seedFromManifest,
+      stop,
+      file: {
+        gzipLevel: GZIP_LEVEL,
+        smallFileMax: hooks.smallFileMax ?? SMALL_FILE_MAX,
+        streamBytes: streamMemory(settings.partSize),
+        ...(hooks.afterChunk && { afterChunk: hooks.afterChunk }),
+      },
+    })
+    finished = true
+    const complete = input.truncation() === null && input.upstreamProblems.length === 0 && !ctx.signal.aborted
+    const failure = await save(complete)
+    // A state dir that could not be read will not be writable either: one warning says it.
+    if (failure !== undefined && failure.code !== loaded.code) yield ctx.problem('warning', failure.message, { path: cacheFile, code: failure.code })
+  } finally {
+    ctx.signal.removeEventListener('abort', onInterrupt)
+    if (!finished) {
+      const failure = await save(false)
+      if (failure !== undefined) ctx.log(`warning: ${cacheFile}: ${failure.message}`)
+    }
+    ctx.counts.swept = knowledge.counts.swept
+    ctx.counts.heads = knowledge.counts.heads
+    for (const [api, n] of Object.entries(store.requests.snapshot())) ctx.counts[`req.${api}`] = n
+  }
+
+  async function save(complete: boolean): Promise<{ message: string, code: string } | undefined> {
+    if (settings.dryRun) return undefined
+    try {
+      ctx.count('cacheSaved', await saveContentCache(cacheFile, store.id, knowledge.toCacheData(!complete)))
+      return undefined
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'EIO'
+      return { code, message: `content versions cache not saved: ${errnoText(code)}; the next run asks the store again` }
+    }
+  }
+}

@@ -1,0 +1,103 @@
+import t from 'tap'
+import { createHash } from 'node:crypto'
+import { readFileSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { contentCacheFile, loadContentCache, saveContentCache, type ContentCacheData } from '../../../src/stages/upload/content-cache.js'
+import { PrefixSet, prefixOf } from '../../../src/stages/upload/prefix-set.js'
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex')
+const NOW = new Date('2026-11-26T08:00:00Z')
+const days = (n: number) => new Date(NOW.getTime() + n * 86_400_000)
+const STORE = 'file:/srv/store with spaces/éé'
+
+function sample(): ContentCacheData {
+  return {
+    versions: new Map([
+      [sha('a'), { versionId: 'v-a', retainUntil: days(10) }],
+      [sha('b'), { versionId: 'v.b_1', retainUntil: days(1) }],
+      [sha('no-lock'), { versionId: 'v-n', retainUntil: null }],
+    ]),
+    index: PrefixSet.of([prefixOf(sha('a')), prefixOf(sha('old'))]),
+    state: { complete: true, sweptAt: days(-2), shared: false, versions: 1234 },
+  }
+}
+
+t.test('round trip: versions with their retention, the index, the index state', async (t) => {
+  const file = contentCacheFile(t.testdir(), STORE)
+  t.match(file, /\/content-versions-[0-9a-f]{16}$/)
+  t.equal(await saveContentCache(file, STORE, sample()), 2, 'a version without retention is not saved')
+  t.equal(statSync(file).mode & 0o777, 0o600)
+  const loaded = await loadContentCache(file, STORE, NOW)
+  t.equal(loaded.problem, undefined)
+  t.equal(loaded.entries, 2)
+  const data = loaded.data!
+  t.same([...data.versions.keys()].sort(), [sha('a'), sha('b')].sort())
+  t.same(data.versions.get(sha('b')), { versionId: 'v.b_1', retainUntil: days(1) })
+  t.same(data.state, { complete: true, sweptAt: days(-2), shared: false, versions: 1234 })
+  for (const s of ['a', 'b', 'old']) t.ok(data.index.has(sha(s)), `index has ${s}`)
+  t.notOk(data.index.has(sha('no-lock')), 'a version without retention is not indexed through the cache')
+})
+
+t.test('versions no longer retained are not trusted, but stay in the index', async (t) => {
+  const file = contentCacheFile(t.testdir(), STORE)
+  await saveContentCache(file, STORE, sample())
+  const later = await loadContentCache(file, STORE, days(5))
+  t.same([...later.data!.versions.keys()], [sha('a')], 'b was retained until day 1')
+  t.ok(later.data!.index.has(sha('b')))
+  t.equal(later.entries, 2)
+})
+
+t.test('a missing cache is no problem; damaged, foreign and other-store caches are, and are ignored', async (t) => {
+  const dir = t.testdir()
+  const file = contentCacheFile(dir, STORE)
+  t.same(await loadContentCache(file, STORE, NOW), { data: null, entries: 0 })
+  t.same(await loadContentCache(join(dir, 'no', 'such', 'dir', 'x'), STORE, NOW), { data: null, entries: 0 })
+  await saveContentCache(file, STORE, sample())
+  const good = readFileSync(file, 'latin1')
+  for (const [name, text, reason] of [
+    ['truncated', good.slice(0, -10), /is truncated/],
+    ['one digit changed', good.replace('v-a', 'v-x'), /is corrupted \(checksum mismatch\)/],
+    ['not a cache', 'something else\n', /is not a content versions cache/],
+    ['a newer format', good.replace('content versions 1', 'content versions 2'), /is in a format this version does not read/],
+  ] as const) {
+    writeFileSync(file, text)
+    const loaded = await loadContentCache(file, STORE, NOW)
+    t.equal(loaded.data, null, name)
+    t.match(loaded.problem, reason, name)
+    t.match(loaded.problem, /; it is ignored \(this run asks the store instead\)$/)
+  }
+  writeFileSync(file, good)
+  const other = await loadContentCache(file, 's3:another-bucket', NOW)
+  t.equal(other.data, null)
+  t.match(other.problem, `content versions cache belongs to another store (${STORE})`)
+})
+
+t.test('one cache file per store', async (t) => {
+  const dir = t.testdir()
+  t.not(contentCacheFile(dir, 's3:a'), contentCacheFile(dir, 's3:b'))
+  t.equal(contentCacheFile(dir, 's3:a'), contentCacheFile(dir, 's3:a'))
+})
+
+t.test('an unreadable cache is a problem with its errno code', async (t) => {
+  const dir = t.testdir({ cache: { 'is-a-dir': {} } })
+  const loaded = await loadContentCache(join(dir, 'cache', 'is-a-dir'), STORE, NOW)
+  t.equal(loaded.data, null)
+  t.equal(loaded.code, 'EISDIR')
+})
+
+t.test('prefix sets: membership by the first 64 bits, additions, merging', async (t) => {
+  const set = PrefixSet.of([prefixOf(sha('x')), prefixOf(sha('x')), prefixOf(sha('y'))])
+  t.equal(set.size, 2, 'duplicates fold')
+  t.ok(set.has(sha('x')))
+  t.notOk(set.has(sha('z')))
+  set.add(sha('z'))
+  t.ok(set.has(sha('z')))
+  for (let i = 0; i < 10_000; i++) set.add(sha(`n${i}`))
+  t.equal(set.size, 10_003)
+  t.ok(set.has(sha('n9999')) && set.has(sha('y')))
+  const other = PrefixSet.of([prefixOf(sha('w'))])
+  other.addAll(set)
+  t.equal(other.size, 10_004)
+  const sorted = other.prefixes()
+  t.ok(sorted.every((v, i) => i === 0 || sorted[i - 1]! < v), 'ascending')
+})
