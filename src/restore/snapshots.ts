@@ -108,6 +108,13 @@ async function* restoreOne(r: Restorer, snap: Rec, dir: DirHandle, options: Snap
     yield record(action, { size })
     return
   }
+  if (typeof snap.restoreThroughB64 === 'string') {
+    // The text has U+FFFD where the bytes were not UTF-8: running it would run another command.
+    const reason = 'restore-through command not run: it is not valid UTF-8 (its exact bytes are the manifest\'s restoreThroughB64)'
+    yield r.ctx.problem('warning', `snapshot ${name}: ${reason}`)
+    yield record(action, { size, restoreThrough: 'not-run', reason })
+    return
+  }
   r.ctx.log(`snapshot ${name} is at ${displayPath(to)}; its restore-through command is: ${command}`)
   const allowed = options.run === 'yes' || (options.run === 'ask' && options.confirm !== undefined
     && await options.confirm(`Run the restore-through command of snapshot ${name} now, with the snapshot on its standard input?`))

@@ -155,7 +155,10 @@ t.test('snapshots: downloaded; restore-through run with the snapshot on stdin on
   // A manifest with a directory the snapshots go into, to see that its restored time is kept.
   const backupsDir = { type: 'dir', path: '/var/backups', mode: '0755', uid: 0, gid: 0, mtimeNs: '1600000000123456789', ctimeNs: '1', storageId: '1:9', nlink: 2 }
   const store = LocalStore.open(storeDir)
-  const manifest = await writeManifest(store, [backupsDir], { host: 'db1', runTime: new Date(RUN.getTime() + 1000), snapshots: snapshots.filter((r) => r.name !== 'broken') })
+  const pgdump = snapshots.find((r) => r.name === 'pgdump')!
+  // A command that is not UTF-8 (given exactly as restoreThroughB64) is never run from its lossy text.
+  const odd = { ...pgdump, name: 'odd', restoreThrough: 'touch "$OUT/odd-\ufffd"', restoreThroughB64: Buffer.from('touch "$OUT/odd-\xff"', 'latin1').toString('base64') }
+  const manifest = await writeManifest(store, [backupsDir], { host: 'db1', runTime: new Date(RUN.getTime() + 1000), snapshots: [...snapshots.filter((r) => r.name !== 'broken'), odd] })
   const env = { OUT: out, AWS_SECRET_ACCESS_KEY: 'very-secret-key-value', AWS_ACCESS_KEY_ID: 'AKIAEXAMPLE', AWS_REGION: 'eu-west-1' }
   const target = join(base, 'target')
 
@@ -177,6 +180,8 @@ t.test('snapshots: downloaded; restore-through run with the snapshot on stdin on
   const ran = testIO('', env)
   t.equal(await runStage(yesOnce, ['--store', storeDir, '--key', manifest.key, '--target', target], ran), 0, ran.err())
   t.same(asked, ['Run the restore-through command of snapshot pgdump now, with the snapshot on its standard input?'])
+  t.same(readdirSync(out).filter((n) => n.startsWith('odd')), [], 'the command that is not UTF-8 was not run')
+  t.match(ran.err(), 'snapshot odd: restore-through command not run: it is not valid UTF-8')
   t.equal(readFileSync(join(out, 'received'), 'utf8'), dump, 'the snapshot arrived on stdin')
   const seen = readFileSync(join(out, 'env'), 'utf8')
   t.notMatch(seen, /AWS_SECRET_ACCESS_KEY|AWS_ACCESS_KEY_ID|very-secret-key-value/, 'no credentials in its environment')
