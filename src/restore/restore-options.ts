@@ -1,4 +1,4 @@
-import { existsSync, realpathSync } from 'node:fs'
+import { realpathSync, statSync } from 'node:fs'
 import { resolve } from 'node:path'
 import type { OptionSpec, ParsedArgs } from '../cli/args.js'
 import { UsageError } from '../cli/errors.js'
@@ -57,19 +57,18 @@ export function filterFromArgs(args: ParsedArgs): PathFilter {
   return new PathFilter(args.list('include'), args.list('exclude'))
 }
 
-/** The target directory, absolute; `isRoot` when it is the root of this machine (symlinks resolved). */
+/**
+ * The target directory, absolute; `isRoot` when it is the root of this
+ * machine (symlinks resolved). A target that exists and is not a directory
+ * is a UsageError; one that does not exist is created by the restore.
+ */
 export function targetFromArgs(args: ParsedArgs, cwd: string = process.cwd()): { target: string, isRoot: boolean } {
   const given = args.string('target') ?? '/'
   const target = resolve(cwd, given)
-  let real = target
-  if (existsSync(target)) {
-    try {
-      real = realpathSync(target)
-    } catch {
-      // checked again when it is opened
-    }
-  }
-  return { target, isRoot: real === '/' }
+  const st = statSync(target, { throwIfNoEntry: false })
+  if (st === undefined) return { target, isRoot: false }
+  if (!st.isDirectory()) throw new UsageError(`--target ${given}: not a directory`)
+  return { target, isRoot: realpathSync(target) === '/' }
 }
 
 /** Options that do not go together. */

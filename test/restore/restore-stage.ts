@@ -221,6 +221,9 @@ t.test('usage errors: one line, exit 2, nothing done', async (t) => {
     t.equal(io.out(), '')
   }
   t.notOk(existsSync(f.target))
+  const notDir = testIO()
+  t.equal(await runStage(noTerminal, ['--store', f.storeDir, '--key', f.backup.key, '--target', join(f.src, 'etc/hosts')], notDir), 2)
+  t.equal(notDir.err(), `sysbackup-restore: --target ${join(f.src, 'etc/hosts')}: not a directory\n`)
   const tty = testIO()
   ;(tty.stdin as { isTTY?: boolean }).isTTY = true
   t.equal(await runStage(noTerminal, ['--target', f.target], tty), 2)
