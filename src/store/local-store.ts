@@ -79,6 +79,11 @@ export interface LocalStoreOptions {
    * Without it, opening a missing directory is an error (reading commands).
    */
   create?: boolean
+  /**
+   * Open a missing directory as an empty store, creating nothing (dry runs
+   * of a first backup). Every read finds nothing; a write would fail.
+   */
+  missingIsEmpty?: boolean
 }
 
 export class LocalStore implements Store {
@@ -97,6 +102,7 @@ export class LocalStore implements Store {
     const abs = resolve(dir)
     const where = `file:${abs}`
     if (!existsSync(abs)) {
+      if (opts.missingIsEmpty && !opts.create) return new LocalStore(abs, opts)
       if (!opts.create) throw new StoreFatalError('open', where, 'NoSuchStore', `${abs} does not exist`)
       mkdirSync(abs, { recursive: true })
     }

@@ -28,9 +28,11 @@ export interface OpenStoreOptions {
   /**
    * `write` for commands that store objects: an S3 bucket must have Object
    * Lock enabled (checked now, one request), a local directory is created
-   * when missing or empty. Default `read`.
+   * when missing or empty. `dry-run` for a writer that only pretends: it
+   * reads, and a local directory that does not exist yet reads as an empty
+   * store (a first run's dry run) instead of an error. Default `read`.
    */
-  access?: 'read' | 'write'
+  access?: 'read' | 'write' | 'dry-run'
   /**
    * With access `write`: leave the Object Lock check to the first write
    * (S3Store checks before any write anyway) instead of doing it now, so a
@@ -79,6 +81,7 @@ export interface OpenStoreOptions {
 export async function openStore(config: LoadedConfig, opts: OpenStoreOptions = {}): Promise<Store> {
   const storeOptions = {
     create: opts.access === 'write',
+    missingIsEmpty: opts.access === 'dry-run',
     ...(opts.clock && { clock: opts.clock }),
     ...(opts.pageSize !== undefined && { pageSize: opts.pageSize }),
     ...(opts.partSize !== undefined && { partSize: opts.partSize }),

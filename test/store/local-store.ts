@@ -6,7 +6,7 @@
  */
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
-import { mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
 import { gzipSync } from 'node:zlib'
@@ -210,4 +210,16 @@ t.test('what the listing skips: temporaries, half-written versions, stray entrie
   // The half-written id is not reused: the next version sorts after it.
   const next = await store.putBuffer('content/half', Buffer.from('x'), { lockMode: 'GOVERNANCE', retainUntil: new Date(Date.now() + DAY) })
   t.ok(next.versionId > '20260101T000000.000Z-0000')
+})
+
+t.test('a missing directory opened for a dry run reads as an empty store and is not created', async (t) => {
+  const dir = join(t.testdir({}), 'not-yet')
+  const store = LocalStore.open(dir, { missingIsEmpty: true })
+  const pages: unknown[] = []
+  for await (const page of store.listVersions('content/')) pages.push(...page)
+  for await (const page of store.listLatest('manifests/')) pages.push(...page)
+  t.same(pages, [])
+  t.equal(await store.head('content/' + 'a'.repeat(64)), null)
+  t.notOk(existsSync(dir), 'nothing created')
+  t.throws(() => LocalStore.open(dir), /does not exist/, 'without the option it is an error')
 })

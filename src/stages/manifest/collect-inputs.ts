@@ -42,6 +42,12 @@ export interface CollectSettings {
   retainUntil: Date
   dir: SpillDir
   sortMemoryBytes: number
+  /**
+   * A dry run: entries the upload stage only pretended to store
+   * (`upload: would-store`, `would-extend`) have no version yet, and that
+   * is not a problem.
+   */
+  dryRun?: boolean
 }
 
 /**
@@ -156,7 +162,7 @@ export class InputCollector {
     const path = decodePath(rec)
     let kept = rec
     let logged: Promise<void> | undefined
-    if (rec.type === 'file') {
+    if (rec.type === 'file' && !(this.settings.dryRun && typeof rec.upload === 'string' && rec.upload.startsWith('would-'))) {
       const problem = fileEntryProblem(rec as Parameters<typeof fileEntryProblem>[0], this.settings.retainUntil)
       if (problem !== null) {
         this.unreferenced++

@@ -57,7 +57,7 @@ export function makeManifestStage(hooks: ManifestStageHooks = {}): StageSpec {
       Object.assign(ctx.headerFields, headerFieldsOf(run))
       const sources = await openInputs(args.positionals, ctx.io.stdin)
       const dryRun = args.flag('dry-run')
-      const storeOptions: OpenStoreOptions = { access: dryRun ? 'read' : 'write', env: ctx.io.env, ...hooks.storeOptions }
+      const storeOptions: OpenStoreOptions = { access: dryRun ? 'dry-run' : 'write', env: ctx.io.env, ...hooks.storeOptions }
       const storeDir = args.string('store')
       if (storeDir !== undefined) storeOptions.storeDir = storeDir
       let store

@@ -71,7 +71,7 @@ export async function* buildManifest(ctx: StageContext, settings: ManifestSettin
     requestsCounted = true
   }
   try {
-    const inputs = new InputCollector(ctx, problems, { retainUntil: settings.run.retainUntil, dir, sortMemoryBytes: settings.sortMemoryBytes })
+    const inputs = new InputCollector(ctx, problems, { retainUntil: settings.run.retainUntil, dir, sortMemoryBytes: settings.sortMemoryBytes, dryRun: settings.dryRun })
     await inputs.readAll(settings.sources)
     if (ctx.signal.aborted) return
     ctx.count('snapshots', inputs.snapshots)

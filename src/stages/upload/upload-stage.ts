@@ -104,7 +104,7 @@ export function makeUploadStage(hooks: UploadStageHooks = {}): StageSpec {
       const storeDir = args.string('store')
       const store = await openStore(loaded, {
         ...(storeDir !== undefined && { storeDir }),
-        access: dryRun ? 'read' : 'write',
+        access: dryRun ? 'dry-run' : 'write',
         deferLockCheck: true,
         env: ctx.io.env,
         partSize,

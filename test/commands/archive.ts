@@ -1,0 +1,183 @@
+import t, { type Test } from 'tap'
+import { spawn } from 'node:child_process'
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { gunzipSync } from 'node:zlib'
+import { createHash } from 'node:crypto'
+import { runBin, type BinResult } from '../helpers/bin.js'
+import { testDir } from '../helpers/files.js'
+import { parseRecords } from '../helpers/io.js'
+import { LOCAL_STORE, motoStore, type FreshStore, type StoreKind } from '../helpers/store-kinds.js'
+import type { Store } from '../../src/store/store.js'
+
+// s3-sysbackup archive as a real process: the stages chained over pipes,
+// the run lock, the exit status and the summary, on both stores.
+
+const MOTO = motoStore(t)
+
+interface Machine {
+  store: FreshStore
+  stateDir: string
+  tree: string
+  /** Runs `s3-sysbackup archive` with this machine's configuration. */
+  archive(...extra: string[]): Promise<BinResult>
+}
+
+/** A configuration directory with one picker over a small tree and one snapshotter. */
+async function machine(t: Test, kind: StoreKind, snapshotter = 'echo "demo dump"\necho "::restore-through::cat > /tmp/restored"\necho dump-bytes >&$1\n'): Promise<Machine> {
+  const store = await kind.fresh(t, '[content]\ndays_retained = 3\n')
+  const root = testDir(t)
+  const tree = join(root, 'tree')
+  mkdirSync(join(tree, 'etc'), { recursive: true })
+  mkdirSync(join(tree, 'bin'))
+  writeFileSync(join(tree, 'etc', 'app.conf'), 'key = value\n'.repeat(50))
+  writeFileSync(join(tree, 'etc', 'other.conf'), 'x = 1\n')
+  writeFileSync(join(tree, 'bin', 'tool'), '#!/bin/sh\necho hi\n')
+  mkdirSync(join(store.configDir, 'pickers.d'))
+  mkdirSync(join(store.configDir, 'snapshots.d'))
+  writeFileSync(join(store.configDir, 'pickers.d', '10-tree'), `#!/bin/sh\nfind '${tree}' -print0\n`)
+  writeFileSync(join(store.configDir, 'snapshots.d', '10-dump'), `#!/bin/bash\n${snapshotter}`)
+  chmodSync(join(store.configDir, 'pickers.d', '10-tree'), 0o755)
+  chmodSync(join(store.configDir, 'snapshots.d', '10-dump'), 0o755)
+  const stateDir = join(root, 'state')
+  return {
+    store,
+    stateDir,
+    tree,
+    archive: (...extra) => runBin('s3-sysbackup', ['archive', '--config', store.configDir, '--state-dir', stateDir, '--host', 'box1', ...extra], { env: kind.env, timeoutMs: 120_000 }),
+  }
+}
+
+async function manifestKeys(store: Store): Promise<string[]> {
+  const keys: string[] = []
+  for await (const page of store.listLatest('manifests/')) keys.push(...page.map((p) => p.key))
+  return keys
+}
+
+for (const kind of [LOCAL_STORE, MOTO]) {
+  t.test(`${kind.name}: a complete run, then an unchanged run that stores no content`, async (t) => {
+    const m = await machine(t, kind)
+    const first = await m.archive('--json')
+    t.equal(first.status, 0, first.stderr)
+    const summary = JSON.parse(first.stdout) as Record<string, unknown>
+    t.match(summary, { outcome: 'complete', exitStatus: 0, host: 'box1', files: 3, snapshots: 1, errors: 0, contentsStored: 3 })
+    t.match(summary.manifest, { key: /^manifests\/box1\/\d{8}T\d{6}Z\.ndjson\.gz$/ })
+    t.ok((summary.requests as Record<string, number>).PutObject! >= 5, '3 contents, a snapshot and the manifest were stored')
+
+    const store = await m.store.open()
+    const key = (summary.manifest as { key: string }).key
+    const { info, body } = await store.get(key)
+    t.ok(info.lockMode && info.retainUntil && info.retainUntil.getTime() > Date.now() + 2.9 * 86_400_000, 'the manifest is locked for days_retained')
+    const chunks: Buffer[] = []
+    for await (const c of body) chunks.push(c as Buffer)
+    const records = parseRecords(gunzipSync(Buffer.concat(chunks)).toString('utf8'))
+    const files = records.filter((r) => r.type === 'file')
+    t.equal(files.length, 3)
+    for (const f of files) {
+      const bytes = readFileSync(f.path as string)
+      t.equal(f.sha256, createHash('sha256').update(bytes).digest('hex'), `${String(f.path)} hashed right`)
+      t.equal(f.key, `content/${String(f.sha256)}`)
+      t.ok(await store.head(f.key as string, f.versionId as string), 'its content version exists')
+    }
+    t.ok(records.some((r) => r.type === 'snapshot' && r.restoreThrough === 'cat > /tmp/restored'), 'the snapshot and its restore command are in the manifest')
+    t.match(records.at(-1), { type: 'trailer', producer: 'sysbackup-manifest', ok: true })
+
+    const second = await m.archive('--json')
+    t.equal(second.status, 0, second.stderr)
+    const again = JSON.parse(second.stdout) as { contentsStored: number, contentsReused: number, requests: Record<string, number> }
+    t.equal(again.contentsStored, 0, 'nothing new stored')
+    t.equal(again.contentsReused, 3)
+    t.equal(again.requests.HeadObject ?? 0, 0, 'no content looked up: the state cache knew it')
+    t.equal(again.requests.ListObjectVersions ?? 0, 0)
+  })
+
+  t.test(`${kind.name}: a failing snapshotter makes the run incomplete (exit 1) and says so in the key`, async (t) => {
+    const m = await machine(t, kind, 'echo partial >&$1\nexit 4\n')
+    const run = await m.archive()
+    t.equal(run.status, 1, run.stderr)
+    t.match(run.stdout, /^archive: incomplete: manifests\/box1\/\d{8}T\d{6}Z\.incomplete\.ndjson\.gz/)
+    t.match(run.stderr, /sysbackup-snap: .*10-dump.*4/)
+    const keys = await manifestKeys(await m.store.open())
+    t.equal(keys.length, 1)
+    t.match(keys[0], /\.incomplete\.ndjson\.gz$/)
+  })
+}
+
+t.test('--dry-run stores nothing and says what it would cost', async (t) => {
+  const m = await machine(t, LOCAL_STORE)
+  const run = await m.archive('--dry-run')
+  t.equal(run.status, 0, run.stderr)
+  t.match(run.stdout, /^archive: dry run: /)
+  t.match(run.stdout, /would store 3 new contents/)
+  t.match(run.stdout, /estimated cost \$\d+\.\d{6}/)
+  t.same(await manifestKeys(await m.store.open()), [], 'no manifest stored')
+})
+
+t.test('the run lock: a second run gives up at once, or waits with --wait', async (t) => {
+  const m = await machine(t, LOCAL_STORE)
+  mkdirSync(m.stateDir, { recursive: true })
+  const lockFile = join(m.stateDir, 'archive.lock')
+  writeFileSync(lockFile, '')
+  const holder = spawn('flock', ['-x', lockFile, 'sleep', '3'], { stdio: 'ignore' })
+  t.teardown(() => { holder.kill() })
+  await new Promise((r) => setTimeout(r, 300))
+  const busy = await m.archive()
+  t.equal(busy.status, 3)
+  t.match(busy.stderr, /^s3-sysbackup archive: another archive run holds .*archive\.lock; this run did not start \(see --wait\)$/m)
+  t.same(await manifestKeys(await m.store.open()), [], 'the refused run did nothing')
+
+  const waited = await m.archive('--wait', '30')
+  t.equal(waited.status, 0, waited.stderr)
+  t.equal((await manifestKeys(await m.store.open())).length, 1, 'the waiting run ran once the lock was free')
+})
+
+t.test('bad configuration: exit 2 before anything runs', async (t) => {
+  const m = await machine(t, LOCAL_STORE)
+  writeFileSync(join(m.store.configDir, 'conf'), '[content]\ndays_retained = many\n')
+  const run = await m.archive()
+  t.equal(run.status, 2)
+  t.match(run.stderr, /^s3-sysbackup archive: .*conf:2: \[content\] days_retained: "many" is not a whole number$/m)
+  t.equal(run.stdout, '')
+  const usage = await runBin('s3-sysbackup', ['archive', '--wait=-1'])
+  t.equal(usage.status, 2)
+  t.match(usage.stderr, '--wait: -1 is negative')
+})
+
+t.test('a stage killed mid-run: no manifest claims completeness', async (t) => {
+  const m = await machine(t, LOCAL_STORE, 'sleep 30\necho late >&$1\n')
+  const child = spawn(process.execPath, ['bin/s3-sysbackup.js', 'archive', '--config', m.store.configDir, '--state-dir', m.stateDir, '--host', 'box1'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
+  // The snapshotter sleeps; kill the snap stage while it waits.
+  let killed = false
+  for (let i = 0; i < 100 && !killed; i++) {
+    await new Promise((r) => setTimeout(r, 100))
+    const pids = await pgrep('bin/sysbackup-snap.js')
+    for (const pid of pids) {
+      process.kill(pid, 'SIGKILL')
+      killed = true
+    }
+  }
+  t.ok(killed, 'found and killed sysbackup-snap')
+  const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  t.ok(status === 1 || status === 3, `exit status ${status}`)
+  t.match(stdout, /sysbackup-snap was killed by SIGKILL/)
+  for (const key of await manifestKeys(await m.store.open())) t.match(key, /\.incomplete\.ndjson\.gz$/, 'only an incomplete manifest')
+  await pkill('sleep 30')
+})
+
+async function pgrep(pattern: string): Promise<number[]> {
+  const out = await new Promise<string>((resolve) => {
+    const p = spawn('pgrep', ['-f', pattern], { stdio: ['ignore', 'pipe', 'ignore'] })
+    let text = ''
+    p.stdout.on('data', (c: Buffer) => { text += c.toString() })
+    p.on('exit', () => resolve(text))
+  })
+  return out.split('\n').filter(Boolean).map(Number).filter((pid) => pid !== process.pid)
+}
+
+async function pkill(pattern: string): Promise<void> {
+  for (const pid of await pgrep(pattern)) {
+    try { process.kill(pid, 'SIGKILL') } catch { /* gone */ }
+  }
+}
