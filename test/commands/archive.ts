@@ -144,7 +144,8 @@ t.test('bad configuration: exit 2 before anything runs', async (t) => {
 })
 
 t.test('a stage killed mid-run: no manifest claims completeness', async (t) => {
-  const m = await machine(t, LOCAL_STORE, 'sleep 30\necho late >&$1\n')
+  // An odd sleep, so that cleaning up kills no one else's sleep.
+  const m = await machine(t, LOCAL_STORE, 'sleep 30.25\necho late >&$1\n')
   const child = spawn(process.execPath, ['bin/s3-sysbackup.js', 'archive', '--config', m.store.configDir, '--state-dir', m.stateDir, '--host', 'box1'], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
@@ -152,7 +153,8 @@ t.test('a stage killed mid-run: no manifest claims completeness', async (t) => {
   let killed = false
   for (let i = 0; i < 100 && !killed; i++) {
     await new Promise((r) => setTimeout(r, 100))
-    const pids = await pgrep('bin/sysbackup-snap.js')
+    // Only this wrapper's child: other runs may be going on on this machine.
+    const pids = await pgrep('bin/sysbackup-snap.js', child.pid)
     for (const pid of pids) {
       process.kill(pid, 'SIGKILL')
       killed = true
@@ -163,12 +165,21 @@ t.test('a stage killed mid-run: no manifest claims completeness', async (t) => {
   t.ok(status === 1 || status === 3, `exit status ${status}`)
   t.match(stdout, /sysbackup-snap was killed by SIGKILL/)
   for (const key of await manifestKeys(await m.store.open())) t.match(key, /\.incomplete\.ndjson\.gz$/, 'only an incomplete manifest')
-  await pkill('sleep 30')
+  await pkill('sleep 30.25')
+
+  // The rerun converges: with the snapshotter fixed, the next run is complete.
+  writeFileSync(join(m.store.configDir, 'snapshots.d', '10-dump'), '#!/bin/bash\necho "dump"\necho dump-bytes >&$1\n')
+  const rerun = await m.archive('--json')
+  t.equal(rerun.status, 0, rerun.stderr)
+  t.match(JSON.parse(rerun.stdout), { outcome: 'complete', exitStatus: 0, files: 3, snapshots: 1, errors: 0 }, 'the rerun is complete')
+  const keys = await manifestKeys(await m.store.open())
+  t.equal(keys.filter((key) => !key.includes('.incomplete.')).length, 1, 'one complete manifest beside the incomplete one')
 })
 
-async function pgrep(pattern: string): Promise<number[]> {
+/** The pids of processes whose command line matches `pattern` (children of `parent` only, when given). */
+async function pgrep(pattern: string, parent?: number): Promise<number[]> {
   const out = await new Promise<string>((resolve) => {
-    const p = spawn('pgrep', ['-f', pattern], { stdio: ['ignore', 'pipe', 'ignore'] })
+    const p = spawn('pgrep', [...(parent === undefined ? [] : ['-P', String(parent)]), '-f', pattern], { stdio: ['ignore', 'pipe', 'ignore'] })
     let text = ''
     p.stdout.on('data', (c: Buffer) => { text += c.toString() })
     p.on('exit', () => resolve(text))

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Rec } from '../../../src/protocol/records.js'
 import { hashStage } from '../../../src/stages/hash/hash-stage.js'
@@ -83,8 +83,12 @@ t.test('cold then warm run as processes: the warm one reads no content', async (
   t.match(forced.records().at(-1), { counts: { cacheHits: 0, filesRead: paths.length, bytesRead: bytes } })
 })
 
-t.test('files written just now are read again next run (racy timestamps are not cached)', async (t) => {
+t.test('files modified within the racy window are read again next run (racy timestamps are not cached)', async (t) => {
   const dir = t.testdir({ a: 'fresh', b: textOf(4000) })
+  // An mtime a minute ahead is inside the window however slowly the runs
+  // start on a loaded machine ("just now" would not be, after 2 s).
+  const ahead = Date.now() / 1000 + 60
+  for (const name of ['a', 'b']) utimesSync(join(dir, name), ahead, ahead)
   const input = ndjson(pickStream([fileRecord(join(dir, 'a')), fileRecord(join(dir, 'b'))]))
   const first = await hash(['--state-dir', join(dir, 'state')], input)
   t.match(first.records().at(-1), { counts: { filesRead: 2, notCached: 2, cacheSaved: 0 } })
