@@ -27,6 +27,7 @@ export const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {
   'list': async () => (await import('./list.js')).listSubcommand,
   'restore': async () => (await import('./restore.js')).restoreSubcommand,
   'verify': async () => (await import('./verify.js')).verifySubcommand,
+  'diff': async () => (await import('./diff.js')).diffSubcommand,
 }
 
 /** Commands with a bin of their own that are not record stages (e.g. sysbackup-restore). */
