@@ -54,7 +54,9 @@ export async function checkObjects(store: Store, refs: ReferenceSet, report: Fin
   const byPrefix = new Map<string, string[]>()
   for (const key of keys) {
     const prefix = key.startsWith('content/') ? 'content/' : key.slice(0, key.lastIndexOf('/') + 1)
-    byPrefix.set(prefix, [...(byPrefix.get(prefix) ?? []), key])
+    let group = byPrefix.get(prefix)
+    if (group === undefined) byPrefix.set(prefix, group = [])
+    group.push(key)
   }
   for (const [prefix, prefixKeys] of byPrefix) {
     for (const [key, versions] of await listReferencedVersions(store, prefix, prefixKeys, stats, opts.concurrency)) listed.set(key, versions)
