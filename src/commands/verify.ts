@@ -42,7 +42,7 @@ export function makeVerifyCommand(deps: VerifyCommandDeps = {}): CommandSpec {
       + 'are findings. Needs only the audit role (list, read retention, read manifests), except\n'
       + 'with --read-data, which downloads content.',
     options: [
-      { name: 'host', type: 'list', arg: 'NAME', help: 'verify host NAME (repeatable; default: every host in the store)' },
+      { name: 'host', type: 'list', arg: 'NAME', help: 'verify host NAME (default: every host in the store)' },
       { name: 'at', type: 'string', arg: 'TIME', help: 'the newest complete backup at or before TIME (2026-11-26, 2026-11-26T08:00Z, 20261126T080000Z)' },
       { name: 'key', type: 'string', arg: 'KEY', help: 'exactly the manifest KEY (manifests/HOST/STAMP[.incomplete].ndjson.gz), complete or not' },
       { name: 'all', type: 'flag', help: 'every complete backup of the chosen hosts, not only the newest' },

@@ -7,6 +7,7 @@ import { testIO } from '../helpers/io.js'
 import { runBin } from '../helpers/bin.js'
 import { verifyCases } from '../helpers/verify-cases.js'
 import { localFaults, makeFaultyStore, type FaultyStore } from '../helpers/verify-faults.js'
+import { writeManifest } from '../helpers/backup-fixture.js'
 
 // s3-sysbackup verify against a local directory store, each fault made on purpose.
 
@@ -74,4 +75,16 @@ t.test('usage errors: exit 2, one line, nothing checked', async (t) => {
     if (message !== '') t.equal(r.err, `s3-sysbackup verify: ${message}\n`)
     else t.match(r.err, /^s3-sysbackup verify: .+\n$/)
   }
+})
+
+t.test('a referenced version whose retention lapsed while the backup still needs it: unlocked', async (t) => {
+  const inspect = LocalStore.open(storeDir)
+  const { versionId } = await inspect.putBuffer(`content/${'0'.repeat(64)}`, Buffer.from('lapsed'), { lockMode: 'GOVERNANCE', retainUntil: new Date('2099-01-01T00:00:00Z') })
+  await localFaults(storeDir).shortenRetention(`content/${'0'.repeat(64)}`, versionId, new Date('2026-01-01T00:00:00Z'))
+  await writeManifest(inspect, [{ type: 'file', path: '/lapsed', mode: '0644', uid: 0, gid: 0, mtimeNs: '1', ctimeNs: '1', storageId: '1:1', nlink: 1, size: 6, key: `content/${'0'.repeat(64)}`, versionId }],
+    { host: 'zz-lapsed', runTime: new Date(Date.now() - 3600_000) })
+  const r = await run(['--host', 'zz-lapsed', '--json'])
+  t.equal(r.status, 1)
+  t.match(r.records().filter((x) => x.type === 'finding'), [{ kind: 'unlocked', host: 'zz-lapsed', key: `content/${'0'.repeat(64)}`, versionId, path: '/lapsed',
+    detail: 'its retention lapsed at 2026-01-01T00:00:00.000Z; it must be retained until 2099-01-01T00:00:00.000Z' }])
 })

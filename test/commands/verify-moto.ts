@@ -1,7 +1,7 @@
 import t from 'tap'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { CreateBucketCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { runCommand } from '../../src/cli/command.js'
 import { makeVerifyCommand } from '../../src/commands/verify.js'
 import { loadConfig } from '../../src/config/load-config.js'
@@ -13,6 +13,7 @@ import { evaluate, type PolicyDocument } from '../helpers/iam-policy.js'
 import { testIO } from '../helpers/io.js'
 import { startMoto, type Moto } from '../helpers/moto.js'
 import { verifyCases } from '../helpers/verify-cases.js'
+import { writeManifest } from '../helpers/backup-fixture.js'
 import { makeFaultyStore, s3Faults, type FaultyStore } from '../helpers/verify-faults.js'
 
 // s3-sysbackup verify against an Object-Lock bucket on moto_server, each
@@ -130,4 +131,18 @@ t.test('every request verify sends without --read-data is allowed to the audit r
   t.equal(downloads.length, 4, 'three content versions and a snapshot downloaded')
   t.same(downloads.map((s) => decide('AuditRole', s)), ['implicit-deny', 'implicit-deny', 'implicit-deny', 'implicit-deny'], 'the audit role may not read content')
   t.same(downloads.map((s) => decide('RestoreRole', s)), ['allow', 'allow', 'allow', 'allow'], 'the restore role may')
+})
+
+t.test('a referenced version stored without Object Lock retention: unlocked', async (t) => {
+  const s3 = client()
+  t.teardown(() => s3.destroy())
+  const key = `content/${'0'.repeat(64)}`
+  const put = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'no lock' }))
+  const inspect = new S3Store({ bucket: BUCKET, client: client(), endpoint: moto.endpoint })
+  await writeManifest(inspect, [{ type: 'file', path: '/unlocked', mode: '0644', uid: 0, gid: 0, mtimeNs: '1', ctimeNs: '1', storageId: '1:1', nlink: 1, size: 7, key, versionId: put.VersionId! }],
+    { host: 'zz-unlocked', runTime: new Date(Date.now() - 3600_000) })
+  const r = await run(['--host', 'zz-unlocked', '--json'])
+  t.equal(r.status, 1)
+  t.match(r.records().filter((x) => x.type === 'finding'), [{ kind: 'unlocked', host: 'zz-unlocked', key, versionId: put.VersionId, path: '/unlocked',
+    detail: 'no Object Lock retention; it must be retained until 2099-01-01T00:00:00.000Z' }])
 })
