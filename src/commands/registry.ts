@@ -26,6 +26,8 @@ export const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {
   'write-config': async () => (await import('./write-config.js')).writeConfigCommand,
   'list': async () => (await import('./list.js')).listSubcommand,
   'restore': async () => (await import('./restore.js')).restoreSubcommand,
+  'verify': async () => (await import('./verify.js')).verifySubcommand,
+  'diff': async () => (await import('./diff.js')).diffSubcommand,
 }
 
 /** Commands with a bin of their own that are not record stages (e.g. sysbackup-restore). */

@@ -183,6 +183,7 @@ export class S3Store implements Store {
         size: v.Size ?? 0,
         lastModified: v.LastModified ?? new Date(0),
         isLatest: v.IsLatest === true,
+        ...(v.ETag !== undefined && { etag: v.ETag.replace(/"/g, '') }),
       }))
       if (page.length > 0) yield page
       if (res.IsTruncated !== true) return

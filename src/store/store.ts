@@ -36,6 +36,12 @@ export interface VersionInfo {
   lastModified: Date
   /** True for the newest version of its key. */
   isLatest: boolean
+  /**
+   * The version's ETag, quotes removed, when the listing reports one (S3
+   * does; LocalStore does not). Two versions with the same ETag hold the same
+   * bytes (an MD5, or for a multipart upload an MD5 of part MD5s).
+   */
+  etag?: string
 }
 
 /** The newest version of a key, as ListObjectsV2 reports it. */
