@@ -202,4 +202,13 @@ export interface Store {
    * (moto) one HeadObject instead, after the first failed attempt.
    */
   getRetention(key: string, versionId: string): Promise<Retention>
+
+  /**
+   * Makes every version written so far durable (by any process), for
+   * stores that batch durability (LocalStore); absent where each write is
+   * durable when it returns (S3). Call it before anything that refers to
+   * those versions is written: a manifest, a cache.
+   * Cost: no request.
+   */
+  makeDurable?(): Promise<void>
 }
