@@ -267,7 +267,7 @@ export class LocalStore implements Store {
     }
   }
 
-  async get(key: string, versionId?: string): Promise<{ info: ObjectInfo, body: Readable }> {
+  async get(key: string, versionId?: string): Promise<{ info: ObjectInfo, body: Readable, whole?: Buffer }> {
     const dir = this.keyDir('GetObject', key)
     this.requests.add('GetObject')
     const meta = await this.readMeta(dir, versionId)
@@ -290,7 +290,8 @@ export class LocalStore implements Store {
         const bytes = Buffer.allocUnsafe(meta.size)
         let done = 0
         for (let n; done < bytes.length && (n = readSync(fd, bytes, done, bytes.length - done, done)) > 0;) done += n
-        return { info: infoOf(meta), body: Readable.from([bytes.subarray(0, done)], { objectMode: false }) }
+        const whole = bytes.subarray(0, done)
+        return { info: infoOf(meta), body: Readable.from([whole], { objectMode: false }), whole }
       } finally {
         closeSync(fd)
       }

@@ -146,9 +146,11 @@ export interface Store {
    * A version's body exactly as stored (still gzip-compressed when
    * contentEncoding says so) and its info. Throws NotFoundError when the key
    * or version does not exist. The caller must consume or destroy the body.
+   * `whole`, when present, is the entire body already in memory (LocalStore
+   * reads small bodies at once); `body` then yields exactly those bytes.
    * Cost: one GetObject.
    */
-  get(key: string, versionId?: string): Promise<{ info: ObjectInfo, body: Readable }>
+  get(key: string, versionId?: string): Promise<{ info: ObjectInfo, body: Readable, whole?: Buffer }>
 
   /**
    * Stores `body` as a new version of `key`, with the given retention,
