@@ -69,6 +69,8 @@ interface Sample extends Omit<RunMeasure, 'stdout' | 'stderr'> {
   ownRequests?: Record<string, number>
   /** moto_server's CPU seconds during the run (S3 only). */
   motoCpuSeconds?: number
+  /** Distinct contents this tool stored in the run (its summary), for the request targets. */
+  contentsStored?: number
 }
 
 const samples: Sample[] = []
@@ -166,9 +168,10 @@ async function runKind(kind: Kind): Promise<void> {
       sample.motoCpuSeconds = moto.cpuSeconds() - motoCpu!
     }
     if (tool === 'ours' && scenario !== 'restore') {
-      const summary = JSON.parse(m.stdout.trim().split('\n').at(-1)!) as { outcome: string, requests: Record<string, number> }
+      const summary = JSON.parse(m.stdout.trim().split('\n').at(-1)!) as { outcome: string, requests: Record<string, number>, contentsStored: number }
       if (summary.outcome !== 'complete') throw new Error(`${kind} ${scenario}: outcome ${summary.outcome}`)
       sample.ownRequests = summary.requests
+      sample.contentsStored = summary.contentsStored
       if (kind === 's3') {
         const own = formatRequests(summary.requests)
         const logged = formatRequests(sample.logRequests)
@@ -180,7 +183,8 @@ async function runKind(kind: Kind): Promise<void> {
       }
     }
     samples.push(sample)
-    const requests = sample.logRequests ? `  requests ${total(sample.logRequests)} (${formatRequests(sample.logRequests)})` : ''
+    const stored = sample.contentsStored !== undefined ? `, ${sample.contentsStored} contents stored` : ''
+    const requests = sample.logRequests ? `  requests ${total(sample.logRequests)} (${formatRequests(sample.logRequests)})${stored}` : stored
     console.log(`${kind.padEnd(5)} ${scenario.padEnd(9)} ${tool.padEnd(6)} #${rep}: ${m.wallSeconds.toFixed(2)} s wall, ${m.cpuSeconds.toFixed(2)} s cpu, ${m.treeRssMb.toFixed(0)} MB tree RSS (${m.maxProcessRssMb.toFixed(0)} MB max process)${requests}`)
   }
 
@@ -238,6 +242,7 @@ function report(): void {
       const reqOf = (list: Sample[]) => (kind === 's3' ? medianRequests(list.map((s) => s.logRequests ?? {})) : undefined)
       const summary = {
         kind, scenario, reps: ours.length,
+        oursContentsStored: med(ours, (s) => s.contentsStored ?? NaN),
         ours: { wall: med(ours, (s) => s.wallSeconds), cpu: med(ours, (s) => s.cpuSeconds), treeRssMb: med(ours, (s) => s.treeRssMb), maxProcessRssMb: med(ours, (s) => s.maxProcessRssMb), requests: reqOf(ours), motoCpu: kind === 's3' ? med(ours, (s) => s.motoCpuSeconds ?? NaN) : undefined },
         restic: { wall: med(restic, (s) => s.wallSeconds), cpu: med(restic, (s) => s.cpuSeconds), treeRssMb: med(restic, (s) => s.treeRssMb), maxProcessRssMb: med(restic, (s) => s.maxProcessRssMb), requests: reqOf(restic), motoCpu: kind === 's3' ? med(restic, (s) => s.motoCpuSeconds ?? NaN) : undefined },
         wallRatio: median(ratios),
@@ -263,7 +268,8 @@ function report(): void {
   for (const s of summaries) {
     if (s.kind !== 's3') continue
     const o = s.ours as { requests: Record<string, number> }, r = s.restic as { requests: Record<string, number> }
-    console.log(`  s3 ${String(s.scenario).padEnd(9)} requests ours: ${formatRequests(o.requests)}; restic: ${formatRequests(r.requests)}`)
+    const stored = Number.isFinite(s.oursContentsStored) ? ` (${String(s.oursContentsStored)} contents stored)` : ''
+    console.log(`  s3 ${String(s.scenario).padEnd(9)} requests ours: ${formatRequests(o.requests)}${stored}; restic: ${formatRequests(r.requests)}`)
   }
   console.log(mismatches.length ? `!!! ${mismatches.length} request count mismatch(es) between the tool's counters and moto's log (see above)` : (KINDS.includes('s3') ? 'request counts: the tool\'s own counters agree with moto\'s log on every run' : ''))
   mkdirSync(dirname(JSON_FILE), { recursive: true })
