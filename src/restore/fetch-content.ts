@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { createGunzip } from 'node:zlib'
+import { createGunzip, gunzipSync } from 'node:zlib'
 import type { Store } from '../store/store.js'
 import { writeAt } from './fd-io.js'
 
 /** Where a file's content is: its key `content/<sha256>` and the version the manifest names. */
+/** Bodies the store already holds in memory are decoded in one call when their metadata says they decode to at most this. */
+const WHOLE_DECODE_BYTES = 4 * 1024 * 1024
+
 export interface ContentRef {
   key: string
   /** The version the manifest names; the newest when absent. */
@@ -40,7 +43,7 @@ export interface Fetched {
  * Cost: one GetObject.
  */
 export async function fetchContent(store: Store, ref: ContentRef, out: number, signal?: AbortSignal): Promise<Fetched> {
-  const { info, body } = await store.get(ref.key, ref.versionId)
+  const { info, body, whole } = await store.get(ref.key, ref.versionId)
   const gzip = info.contentEncoding?.toLowerCase() === 'gzip' || info.metadata.encoding === 'gzip'
   const hash = createHash('sha256')
   let transferred = 0
@@ -51,7 +54,7 @@ export async function fetchContent(store: Store, ref: ContentRef, out: number, s
       done(null, chunk)
     },
   })
-  const write = async (source: AsyncIterable<Buffer>) => {
+  const write = async (source: AsyncIterable<Buffer> | Iterable<Buffer>) => {
     for await (const chunk of source) {
       hash.update(chunk)
       await writeAt(out, chunk, bytes)
@@ -64,10 +67,20 @@ export async function fetchContent(store: Store, ref: ContentRef, out: number, s
   signal?.addEventListener('abort', onAbort, { once: true })
   try {
     signal?.throwIfAborted()
-    if (gzip) await pipeline(body, counter, createGunzip(), write)
+    const statedSize = Number(info.metadata.size)
+    if (whole !== undefined && (!gzip || (Number.isSafeInteger(statedSize) && statedSize <= WHOLE_DECODE_BYTES))) {
+      // The body is already in memory and small: decode it in one call, no
+      // streams (a small file's pipeline and gunzip stream cost more than its bytes).
+      body.destroy()
+      transferred = whole.length
+      await write([gzip ? gunzipSync(whole, { maxOutputLength: WHOLE_DECODE_BYTES + 1 }) : whole])
+    } else if (gzip) await pipeline(body, counter, createGunzip(), write)
     else await pipeline(body, counter, write)
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new ContentMismatchError(`${where} decodes to more than the ${info.metadata.size} bytes of its metadata`)
+    }
     if (gzip && typeof code === 'string' && code.startsWith('Z_')) {
       throw new ContentMismatchError(`${where} does not decode as the gzip its metadata says it is (${(err as Error).message})`)
     }

@@ -19,23 +19,37 @@
  * not start with `.` (temporary files and the marker do) nor look like a
  * version id; anything else S3 allows is fine.
  *
- * Writes are atomic: the bytes go to a temporary file (fsync), are linked
- * into place under a fresh version id (link fails rather than overwrite, so
+ * Writes are atomic: the bytes go to a temporary file, are linked into
+ * place under a fresh version id (link fails rather than overwrite, so
  * concurrent writers get distinct ids), then the .json is renamed into
- * place and the directory fsynced. A version exists once its .json does;
- * bytes without one (a crash in between) are invisible. Retention changes
- * rewrite the .json under an flock(2) on the version's bytes, so two
- * concurrent extensions cannot lose one another.
+ * place. A version exists once its .json does; bytes without one (a crash
+ * in between) are invisible. Retention changes rewrite the .json under an
+ * flock(2) on the version's bytes, so two concurrent extensions cannot lose
+ * one another, and are fsynced at once.
+ *
+ * Durability is batched: new versions are not fsynced one by one (three
+ * fsyncs per object held a first backup to about 350 objects/s), but made
+ * durable together by makeDurable(), one syncfs(2) of the store's file
+ * system, which the writers call before anything refers to them (upload
+ * before saving its cache, the manifest stage before and after storing the
+ * manifest). Until then a `.unsynced-*` journal file in DIR records the boot
+ * in which they were written; a store opened in a later boot with such a
+ * file left behind (the machine went down before the sync) first checks
+ * every version written since, and hides any whose bytes were lost (renamed
+ * to `.lost-<versionId>`), so no listing ever offers bytes that are not
+ * there.
  *
  * Requests are counted under the S3 API name each call would have cost on
  * S3 (a putStream counts the multipart requests S3Store would send), so cost
  * estimates and request-count tests mean the same on both stores.
  */
+import { execFile } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, realpathSync, renameSync, statSync, writeFileSync, type Dirent } from 'node:fs'
-import { link, mkdir, open, readFile, rename, rmdir, unlink } from 'node:fs/promises'
+import { closeSync, createReadStream, existsSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, writeSync, type Dirent } from 'node:fs'
+import { mkdir, open, rename, rmdir, unlink } from 'node:fs/promises'
+import { promisify } from 'node:util'
 import { join, resolve } from 'node:path'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
 import { NotFoundError, StoreError, StoreFatalError } from './errors.js'
 import { DEFAULT_PART_SIZE, partCount } from './parts.js'
 import { RequestCounter } from './request-counter.js'
@@ -129,8 +143,13 @@ export class LocalStore implements Store {
     if (typeof parsed.version !== 'number' || parsed.version > MARKER_VERSION) {
       throw new StoreFatalError('open', where, 'NotAStore', `${marker}: store format version ${String(parsed.version)} is newer than this s3-sysbackup understands (${MARKER_VERSION})`)
     }
-    return new LocalStore(realpathSync(abs), opts)
+    const real = realpathSync(abs)
+    if (!opts.missingIsEmpty || existsSync(real)) recoverUnsynced(real)
+    return new LocalStore(real, opts)
   }
+
+  /** This store's `.unsynced-*` journal file while versions it wrote await makeDurable(). */
+  private unsyncedFile: string | undefined
 
   private constructor(readonly dir: string, opts: LocalStoreOptions) {
     this.id = `file:${dir}`
@@ -240,7 +259,7 @@ export class LocalStore implements Store {
     const id = versionId ?? readKeyDir(keyDir).versions[0]
     if (id === undefined || !VERSION_ID.test(id)) return null
     try {
-      return JSON.parse(await readFile(join(keyDir, `${id}.json`), 'utf8')) as VersionMeta
+      return JSON.parse(readFileSync(join(keyDir, `${id}.json`), 'utf8')) as VersionMeta
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if (code === 'ENOENT' || code === 'ENOTDIR') return null
@@ -248,39 +267,57 @@ export class LocalStore implements Store {
     }
   }
 
-  async get(key: string, versionId?: string): Promise<{ info: ObjectInfo, body: Readable }> {
+  async get(key: string, versionId?: string): Promise<{ info: ObjectInfo, body: Readable, whole?: Buffer }> {
     const dir = this.keyDir('GetObject', key)
     this.requests.add('GetObject')
     const meta = await this.readMeta(dir, versionId)
     const missing = () => new NotFoundError('GetObject', this.location(key), versionId === undefined ? 'NoSuchKey' : 'NoSuchVersion',
       versionId === undefined ? 'no such key' : `no version ${versionId}`)
     if (meta === null) throw missing()
-    let handle
+    let fd
     try {
-      handle = await open(join(dir, meta.versionId), 'r')
+      fd = openSync(join(dir, meta.versionId), 'r')
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw missing()
       throw err
     }
-    return { info: infoOf(meta), body: handle.createReadStream() }
+    // Most content is small: read at once, synchronously (a few microseconds
+    // in the page cache, where a FileHandle stream's open, reads and close
+    // each cross the thread pool; measured: a restore spent most of its
+    // time there). Larger bodies stream.
+    if (meta.size <= WHOLE_READ_BYTES) {
+      try {
+        const bytes = Buffer.allocUnsafe(meta.size)
+        let done = 0
+        for (let n; done < bytes.length && (n = readSync(fd, bytes, done, bytes.length - done, done)) > 0;) done += n
+        const whole = bytes.subarray(0, done)
+        return { info: infoOf(meta), body: Readable.from([whole], { objectMode: false }), whole }
+      } finally {
+        closeSync(fd)
+      }
+    }
+    return { info: infoOf(meta), body: createReadStream('', { fd }) }
   }
 
   async putBuffer(key: string, body: Buffer, opts: PutOptions): Promise<{ versionId: string }> {
     const dir = this.keyDir('PutObject', key)
     checkPutOptions('PutObject', this.location(key), opts, this.clock())
-    await mkdir(dir, { recursive: true })
+    // Synchronous calls: with no fsync each is a few microseconds in the page
+    // cache, where a FileHandle round trip through the thread pool costs tens
+    // (measured: a first backup's upload spent most of its time in them).
+    mkdirSync(dir, { recursive: true })
     const tmp = tempName(dir)
-    const handle = await open(tmp, 'wx', 0o444)
+    this.noteUnsynced()
+    const fd = openSync(tmp, 'wx', 0o444)
     try {
-      await handle.writeFile(body)
-      await handle.sync()
+      for (let done = 0; done < body.length;) done += writeSync(fd, body, done)
     } catch (err) {
-      await handle.close()
-      await unlink(tmp).catch(() => {})
+      closeSync(fd)
+      rmSync(tmp, { force: true })
       throw err
     }
-    await handle.close()
-    const versionId = await this.commit(key, dir, tmp, body.length, createHash('sha256').update(body).digest('hex'), opts)
+    closeSync(fd)
+    const versionId = this.commit(key, dir, tmp, body.length, createHash('sha256').update(body).digest('hex'), opts)
     this.requests.add('PutObject')
     return { versionId }
   }
@@ -294,13 +331,13 @@ export class LocalStore implements Store {
     const hash = createHash('sha256')
     let size = 0
     try {
+      this.noteUnsynced()
       for await (const chunk of body) {
         opts.signal?.throwIfAborted()
         for (let done = 0; done < chunk.length;) done += (await handle.write(chunk, done)).bytesWritten
         hash.update(chunk)
         size += chunk.length
       }
-      await handle.sync()
     } catch (err) {
       await handle.close()
       await unlink(tmp).catch(() => {})
@@ -314,7 +351,7 @@ export class LocalStore implements Store {
       if (multipart) this.countMultipart(parts, 'AbortMultipartUpload')
       return null
     }
-    const versionId = await this.commit(key, dir, tmp, size, hash.digest('hex'), opts)
+    const versionId = this.commit(key, dir, tmp, size, hash.digest('hex'), opts)
     if (multipart) this.countMultipart(parts, 'CompleteMultipartUpload', 'HeadObject')
     else this.requests.add('PutObject')
     return { versionId }
@@ -327,13 +364,13 @@ export class LocalStore implements Store {
   }
 
   /** Links the finished temporary file `tmp` in as a new version of `key`, writes its .json, and returns the version id. */
-  private async commit(key: string, dir: string, tmp: string, size: number, sha256: string, opts: PutOptions): Promise<string> {
+  private commit(key: string, dir: string, tmp: string, size: number, sha256: string, opts: PutOptions): string {
     let versionId: string | undefined
     try {
       for (let attempt = 0; versionId === undefined; attempt++) {
         const candidate = this.nextVersionId(dir)
         try {
-          await link(tmp, join(dir, candidate))
+          linkSync(tmp, join(dir, candidate))
           versionId = candidate
         } catch (err) {
           // Another writer took this id between our readdir and link: take the next one.
@@ -341,7 +378,7 @@ export class LocalStore implements Store {
         }
       }
     } finally {
-      await unlink(tmp).catch(() => {})
+      rmSync(tmp, { force: true })
     }
     const meta: VersionMeta = {
       key,
@@ -355,8 +392,34 @@ export class LocalStore implements Store {
       lockMode: opts.lockMode,
       retainUntil: opts.retainUntil.toISOString(),
     }
-    await writeMeta(dir, meta)
+    writeNewMeta(dir, meta)
     return versionId
+  }
+
+  /**
+   * Makes every version written into this store so far durable, by this
+   * process or another one (the stages of a run write the same store): one
+   * syncfs(2) of the store's file system (through coreutils'
+   * `sync --file-system`), then this object's journal file goes. Rejects
+   * when the sync fails.
+   */
+  async makeDurable(): Promise<void> {
+    const journal = this.unsyncedFile
+    await syncFileSystem(this.dir)
+    if (journal === undefined) return
+    this.unsyncedFile = undefined
+    rmSync(journal, { force: true })
+    fsyncDir(this.dir)
+  }
+
+  /** Before the first unsynced write: the journal file, itself durable, naming this boot and the first version id it may cover. */
+  private noteUnsynced(): void {
+    if (this.unsyncedFile !== undefined) return
+    const file = join(this.dir, `${UNSYNCED_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`)
+    const since = versionIdAt(this.clock(), 0)
+    writeFileSync(file, JSON.stringify({ bootId: bootId(), since }) + '\n', { flush: true })
+    fsyncDir(this.dir)
+    this.unsyncedFile = file
   }
 
   /** A version id after every one in `dir` (bytes without .json included), from the clock when it is ahead. */
@@ -535,6 +598,114 @@ async function writeMeta(dir: string, meta: VersionMeta): Promise<void> {
   }
   await rename(tmp, join(dir, `${meta.versionId}.json`))
   fsyncDir(dir)
+}
+
+/** Writes a new version's `<versionId>.json` atomically; makeDurable() makes it durable. */
+function writeNewMeta(dir: string, meta: VersionMeta): void {
+  const tmp = tempName(dir)
+  writeFileSync(tmp, JSON.stringify(meta, null, 2) + '\n', { flag: 'wx', mode: 0o644 })
+  renameSync(tmp, join(dir, `${meta.versionId}.json`))
+}
+
+/** Bodies up to this size are read whole by get(); larger ones stream. */
+const WHOLE_READ_BYTES = 1024 * 1024
+
+/** Journal files of writes not yet made durable (see the top of this file). */
+const UNSYNCED_PREFIX = '.unsynced-'
+
+let currentBootId: string | undefined
+
+/** This boot's id: unsynced writes of an earlier boot may have been lost. */
+function bootId(): string {
+  try {
+    currentBootId ??= readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim()
+  } catch {
+    currentBootId = 'unknown'
+  }
+  return currentBootId
+}
+
+const execFileAsync = promisify(execFile)
+
+/** syncfs(2) of the file system holding `dir` (Node has no binding; coreutils' sync has). */
+async function syncFileSystem(dir: string): Promise<void> {
+  await execFileAsync('sync', ['--file-system', dir])
+}
+
+/**
+ * After a machine went down with writes of this store not yet synced: checks
+ * every version written since (its .json readable, its bytes of the
+ * recorded size and SHA-256) and hides those that are not whole, then drops
+ * the journal. Journals of this boot belong to writers still running, or to
+ * ones that stopped without syncing; the kernel still holds their writes.
+ */
+function recoverUnsynced(dir: string): void {
+  let names: string[]
+  try {
+    names = readdirSync(dir).filter((n) => n.startsWith(UNSYNCED_PREFIX))
+  } catch {
+    return
+  }
+  for (const name of names) {
+    const journal = join(dir, name)
+    let since = ''
+    try {
+      const parsed = JSON.parse(readFileSync(journal, 'utf8')) as { bootId?: string, since?: string }
+      if (parsed.bootId === bootId()) continue
+      since = parsed.since ?? ''
+    } catch {
+      // An unreadable journal: check everything.
+    }
+    checkVersionsSince(dir, '', since)
+    fsyncDir(dir)
+    rmSync(journal, { force: true })
+    fsyncDir(dir)
+  }
+}
+
+function checkVersionsSince(root: string, rel: string, since: string): void {
+  const abs = rel === '' ? root : join(root, rel)
+  let entries: Dirent[]
+  try {
+    entries = readdirSync(abs, { withFileTypes: true })
+  } catch {
+    return
+  }
+  let hidden = false
+  for (const e of entries) {
+    if (e.name.startsWith('.')) continue
+    if (e.isDirectory()) {
+      checkVersionsSince(root, rel === '' ? e.name : `${rel}/${e.name}`, since)
+    } else if (VERSION_ID.test(e.name) && e.name >= since && !versionIsWhole(abs, e.name)) {
+      for (const suffix of ['', '.json']) {
+        try {
+          renameSync(join(abs, e.name + suffix), join(abs, `.lost-${e.name}${suffix}`))
+        } catch {
+          // Already absent.
+        }
+      }
+      hidden = true
+    }
+  }
+  if (hidden) fsyncDir(abs)
+}
+
+function versionIsWhole(dir: string, versionId: string): boolean {
+  try {
+    const meta = JSON.parse(readFileSync(join(dir, `${versionId}.json`), 'utf8')) as VersionMeta
+    const hash = createHash('sha256')
+    const buffer = Buffer.allocUnsafe(1 << 20)
+    const fd = openSync(join(dir, versionId), 'r')
+    let size = 0
+    try {
+      for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0; size += n) hash.update(buffer.subarray(0, n))
+    } finally {
+      closeSync(fd)
+    }
+    return size === meta.size && hash.digest('hex') === meta.sha256
+  } catch {
+    return false
+  }
 }
 
 function writeAtomicSync(path: string, text: string): void {

@@ -152,9 +152,11 @@ export interface Store {
    * A version's body exactly as stored (still gzip-compressed when
    * contentEncoding says so) and its info. Throws NotFoundError when the key
    * or version does not exist. The caller must consume or destroy the body.
+   * `whole`, when present, is the entire body already in memory (LocalStore
+   * reads small bodies at once); `body` then yields exactly those bytes.
    * Cost: one GetObject.
    */
-  get(key: string, versionId?: string): Promise<{ info: ObjectInfo, body: Readable }>
+  get(key: string, versionId?: string): Promise<{ info: ObjectInfo, body: Readable, whole?: Buffer }>
 
   /**
    * Stores `body` as a new version of `key`, with the given retention,
@@ -208,4 +210,13 @@ export interface Store {
    * (moto) one HeadObject instead, after the first failed attempt.
    */
   getRetention(key: string, versionId: string): Promise<Retention>
+
+  /**
+   * Makes every version written so far durable (by any process), for
+   * stores that batch durability (LocalStore); absent where each write is
+   * durable when it returns (S3). Call it before anything that refers to
+   * those versions is written: a manifest, a cache.
+   * Cost: no request.
+   */
+  makeDurable?(): Promise<void>
 }

@@ -57,3 +57,30 @@ t.test('a missing key or version is NotFoundError', async (t) => {
   const err = await fetchInto(t, store, { key: `content/${'0'.repeat(64)}`, sha256: '0'.repeat(64) }).then(() => null, (e: unknown) => e)
   t.ok(err instanceof NotFoundError)
 })
+
+t.test('bodies the store holds in memory are decoded at once; larger ones stream; both are verified alike', async (t) => {
+  const store = LocalStore.open(join(t.testdir({}), 'store'), { create: true })
+  const small = Buffer.from('small text\n'.repeat(100))
+  const whole = await store.get(`content/${sha(small)}`, (await store.putBuffer(`content/${sha(small)}`, gzipSync(small), { ...lock, contentEncoding: 'gzip', metadata: { size: String(small.length), encoding: 'gzip' } })).versionId)
+  t.ok(whole.whole, 'LocalStore hands a small body over whole')
+  whole.body.destroy()
+  const big = Buffer.alloc(3 * 1024 * 1024, 'x')
+  const bigRef = { key: `content/${sha(big)}`, sha256: sha(big) }
+  await store.putBuffer(bigRef.key, big, { ...lock, metadata: { size: String(big.length), encoding: 'identity' } })
+  t.notOk((await store.get(bigRef.key)).whole, 'a body over 1 MiB streams')
+  const viaStream = await fetchInto(t, store, bigRef)
+  t.ok(viaStream.bytes.equals(big))
+  t.match(viaStream.result, { bytes: big.length, transferred: big.length })
+
+  const key = `content/${sha(small)}`
+  const broken = await store.putBuffer(key, Buffer.from('not gzip at all'), { ...lock, contentEncoding: 'gzip', metadata: { size: String(small.length), encoding: 'gzip' } })
+  const err = await fetchInto(t, store, { key, versionId: broken.versionId, sha256: sha(small) }).then(() => null, (e: unknown) => e)
+  t.ok(err instanceof ContentMismatchError)
+  t.match((err as Error).message, /does not decode as the gzip its metadata says it is/)
+
+  const bomb = Buffer.alloc(6 * 1024 * 1024)
+  const lying = await store.putBuffer(`content/${sha(bomb)}`, gzipSync(bomb), { ...lock, contentEncoding: 'gzip', metadata: { size: '10', encoding: 'gzip' } })
+  const err2 = await fetchInto(t, store, { key: `content/${sha(bomb)}`, versionId: lying.versionId, sha256: sha(bomb) }).then(() => null, (e: unknown) => e)
+  t.ok(err2 instanceof ContentMismatchError, 'a body that decodes to far more than its metadata says is refused, not decoded whole')
+  t.match((err2 as Error).message, /decodes to more than the 10 bytes of its metadata/)
+})

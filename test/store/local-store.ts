@@ -223,3 +223,50 @@ t.test('a missing directory opened for a dry run reads as an empty store and is 
   t.notOk(existsSync(dir), 'nothing created')
   t.throws(() => LocalStore.open(dir), /does not exist/, 'without the option it is an error')
 })
+
+t.test('durability is batched: a journal file until makeDurable, which syncs the file system once', async (t) => {
+  const dir = join(t.testdir(), 's')
+  const store = LocalStore.open(dir, { create: true })
+  const journals = () => readdirSync(dir).filter((n) => n.startsWith('.unsynced-'))
+  t.same(journals(), [], 'no journal before a write')
+  const retain = { lockMode: 'GOVERNANCE' as const, retainUntil: new Date(Date.now() + DAY) }
+  await store.putBuffer('content/a', Buffer.from('a'), retain)
+  await store.putStream('content/b', (async function* () { yield Buffer.from('b') })(), retain)
+  t.equal(journals().length, 1, 'one journal for the writes of this store object')
+  t.match(JSON.parse(readFileSync(join(dir, journals()[0]!), 'utf8')), { bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), since: /^\d{8}T\d{6}\.\d{3}Z-0000$/ })
+  t.equal(LocalStore.open(dir).id, store.id, 'a journal of this boot is left alone by another opener (its writer may still be running)')
+  t.equal(journals().length, 1)
+  await store.makeDurable()
+  t.same(journals(), [], 'the journal goes once the writes are durable')
+  t.equal((await store.head('content/a'))!.size, 1)
+  await store.makeDurable()
+  t.same(journals(), [], 'nothing pending: still fine')
+})
+
+t.test('after a crash before the sync, versions written since whose bytes were lost are hidden', async (t) => {
+  const clock = manualClock()
+  const dir = join(t.testdir(), 's')
+  const store = LocalStore.open(dir, { create: true, clock: clock.now })
+  const retain = { lockMode: 'GOVERNANCE' as const, retainUntil: new Date(clock.now().getTime() + DAY) }
+  const old = await store.putBuffer('content/old', Buffer.from('durable before the journal'), retain)
+  await store.makeDurable()
+  clock.advance(1000)
+  const whole = await store.putBuffer('content/whole', Buffer.from('survived the crash'), retain)
+  const lost = await store.putBuffer('content/lost', Buffer.from('lost in the crash'), retain)
+  const emptied = await store.putBuffer('content/emptied', Buffer.from('its .json was lost'), retain)
+  // What a machine that went down before syncfs can leave: a journal of another boot, bytes cut short, an empty .json.
+  const journal = readdirSync(dir).find((n) => n.startsWith('.unsynced-'))!
+  const text = readFileSync(join(dir, journal), 'utf8')
+  writeFileSync(join(dir, journal), text.replace(/"bootId":"[^"]*"/, '"bootId":"an-earlier-boot"'))
+  const lostFile = join(dir, 'content', 'lost', lost.versionId)
+  execFileSync('chmod', ['u+w', lostFile])
+  writeFileSync(lostFile, 'lost')
+  writeFileSync(join(dir, 'content', 'emptied', `${emptied.versionId}.json`), '')
+
+  const reopened = LocalStore.open(dir, { clock: clock.now })
+  const listed = (await collect(reopened.listVersions('content/'))).flat().map((v) => `${v.key} ${v.versionId}`)
+  t.same(listed, [`content/old ${old.versionId}`, `content/whole ${whole.versionId}`], 'only whole versions are listed')
+  t.equal(await reopened.head('content/lost'), null)
+  t.ok(existsSync(join(dir, 'content', 'lost', `.lost-${lost.versionId}`)), 'the damaged bytes are kept out of sight, not deleted')
+  t.same(readdirSync(dir).filter((n) => n.startsWith('.unsynced-')), [], 'the journal is done with')
+})

@@ -94,6 +94,10 @@ export async function* buildManifest(ctx: StageContext, settings: ManifestSettin
     if (!settings.dryRun) {
       let stored
       try {
+        // Everything the manifest refers to is durable before it exists, and
+        // the manifest before its record says it is stored (a local store
+        // batches durability; S3 needs neither).
+        await settings.store.makeDurable?.()
         stored = await settings.store.putStream(key, createReadStream(compressed), {
           lockMode: settings.run.lockMode,
           retainUntil: settings.run.retainUntil,
@@ -107,6 +111,7 @@ export async function* buildManifest(ctx: StageContext, settings: ManifestSettin
           },
           signal: ctx.signal,
         })
+        await settings.store.makeDurable?.()
       } catch (err) {
         // Stopped during the upload: nothing is stored, and the runner reports the interruption.
         if (ctx.signal.aborted) return

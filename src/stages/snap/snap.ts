@@ -25,6 +25,8 @@ export async function* snap(ctx: StageContext, programs: Program[], settings: Sn
       ctx.count('snapshotters')
       yield* await takeSnapshot(ctx, program, settings)
     }
+    // The snapshots are durable before this stage says it is done (a local store batches it).
+    await settings.store.makeDurable?.()
   } finally {
     countRequests(ctx, settings.store)
   }

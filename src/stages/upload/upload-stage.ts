@@ -202,6 +202,8 @@ async function* run(ctx: StageContext, settings: UploadSettings, store: Store, h
   async function save(complete: boolean): Promise<{ message: string, code: string } | undefined> {
     if (settings.dryRun) return undefined
     try {
+      // The cache must never name a version that is not durable yet (a local store batches durability).
+      await store.makeDurable?.()
       ctx.count('cacheSaved', await saveContentCache(cacheFile, store.id, knowledge.toCacheData(!complete)))
       return undefined
     } catch (err) {
