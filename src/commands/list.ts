@@ -3,7 +3,7 @@ import type { CommandSpec } from '../cli/command.js'
 import { UsageError } from '../cli/errors.js'
 import { EXIT } from '../cli/exit-status.js'
 import type { CommandIO } from '../cli/stage.js'
-import { resolveHost, validHostName } from '../config/host.js'
+import { checkHostOption, resolveHost } from '../config/host.js'
 import { chooseFrom } from '../manifests/choose-manifest.js'
 import { describeManifests, listManifests, type ManifestDetails, type ManifestListing } from '../manifests/list-manifests.js'
 import { parseManifestKey } from '../manifests/manifest-key.js'
@@ -46,7 +46,7 @@ export const listSubcommand = makeListCommand()
 async function list(args: ParsedArgs, io: CommandIO, deps: ListCommandDeps): Promise<number> {
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"`)
   const host = args.string('host')
-  if (host !== undefined && !validHostName(host)) throw new UsageError(`option --host: "${host}" is not a host name (letters, digits, ".", "_", "-")`)
+  if (host !== undefined) checkHostOption(host)
   const at = args.string('at') !== undefined ? parseTimeOption(args.string('at')!) : undefined
   const key = args.string('key')
   if (key !== undefined && (host !== undefined || at !== undefined)) throw new UsageError('--key names one manifest exactly: give it without --host and --at')

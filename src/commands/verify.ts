@@ -3,7 +3,7 @@ import type { CommandSpec } from '../cli/command.js'
 import { UsageError } from '../cli/errors.js'
 import { EXIT } from '../cli/exit-status.js'
 import type { CommandIO } from '../cli/stage.js'
-import { validHostName } from '../config/host.js'
+import { checkHostOption } from '../config/host.js'
 import { ALL_DATA, parseDataSample, type DataSample } from '../audit/data-sample.js'
 import { parseDuration } from '../audit/duration.js'
 import { FINDING_KINDS, formatFinding, type Finding } from '../audit/findings.js'
@@ -64,7 +64,7 @@ export const verifySubcommand = makeVerifyCommand()
 async function verify(args: ParsedArgs, io: CommandIO, deps: VerifyCommandDeps): Promise<number> {
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"`)
   const hosts = args.list('host')
-  for (const host of hosts) if (!validHostName(host)) throw new UsageError(`option --host: "${host}" is not a host name (letters, digits, ".", "_", "-")`)
+  for (const host of hosts) checkHostOption(host)
   const key = args.string('key')
   const atText = args.string('at')
   if (key !== undefined && (hosts.length > 0 || atText !== undefined || args.flag('all'))) throw new UsageError('--key names one manifest exactly: give it without --host, --at and --all')

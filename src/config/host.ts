@@ -17,6 +17,12 @@ export function validHostName(host: string): boolean {
   return HOST_NAME.test(host) && host.length <= 128
 }
 
+/** Returns `host` when it can name a host in the store; throws UsageError naming `--host` otherwise. */
+export function checkHostOption(host: string): string {
+  if (!validHostName(host)) throw new UsageError(`option --host: "${host}" is not a host name (letters, digits, ".", "_", "-")`)
+  return host
+}
+
 /**
  * The name this machine's manifests and snapshots are stored under:
  * `--host NAME`, else `[archive] host`, else the system host name. Throws

@@ -1,5 +1,5 @@
 import { UsageError } from '../cli/errors.js'
-import { validHostName } from '../config/host.js'
+import { checkHostOption } from '../config/host.js'
 import type { Store } from '../store/store.js'
 import { describeManifest, listManifests, type ManifestDetails, type ManifestListing } from './list-manifests.js'
 import { parseManifestKey } from './manifest-key.js'
@@ -48,7 +48,7 @@ export async function findManifest(store: Store, choice: ManifestChoice, default
     return details
   }
   const host = choice.host ?? defaultHost
-  if (!validHostName(host)) throw new UsageError(`option --host: "${host}" is not a host name (letters, digits, ".", "_", "-")`)
+  checkHostOption(host)
   const { manifests } = await listManifests(store, host)
   const chosen = chooseFrom(manifests, { ...choice, host }, defaultHost)
   if (chosen === null) throw new UsageError(nothingFits(host, choice.at, manifests, store.id))
