@@ -146,7 +146,9 @@ export interface Store {
    * A version's body exactly as stored (still gzip-compressed when
    * contentEncoding says so) and its info. Throws NotFoundError when the key
    * or version does not exist. The caller must consume or destroy the body.
-   * Cost: one GetObject.
+   * A body cut off in transit is resumed (S3Store: a ranged GetObject of
+   * the same version, up to 5 times) before the reader sees an error.
+   * Cost: one GetObject (and one per resume).
    */
   get(key: string, versionId?: string): Promise<{ info: ObjectInfo, body: Readable }>
 
