@@ -61,11 +61,12 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
   listPickers(configDir)
   listPrograms(join(configDir, 'snapshots.d'), 'snapshotter')
   const dryRun = args.flag('dry-run')
-  const started = new Date()
-  const retainUntil = new Date(started.getTime() + config.values.content.days_retained * DAY_MS)
-
   const controller = new AbortController()
   const release = await takeRunLock(stateDir, wait ?? config.values.archive.lock_wait, controller.signal)
+  // The run's time is when it got the lock: a run that waited for another
+  // must not take that run's time (nor, within the same second, its keys).
+  const started = new Date()
+  const retainUntil = new Date(started.getTime() + config.values.content.days_retained * DAY_MS)
   let interrupted: NodeJS.Signals | undefined
   const onSignal = (signal: NodeJS.Signals) => {
     interrupted = signal
