@@ -106,17 +106,26 @@ export function killSeeds(t: Test, seeds: number[]): void {
         victim = target === 's3-sysbackup' ? child.pid : processesRunning(target, descendants)[0]
         if (victim === undefined) await sleep(50)
       }
-      // Spread over the target's usual lifetime here (pick and snap end early).
-      const window = target === 'sysbackup-pick' ? 300 : target === 'sysbackup-snap' ? 1500 : 8000
-      const delayMs = Math.floor(random() * window)
-      await sleep(delayMs)
+      // The kill point: for the processes that talk to the store, after a
+      // seeded number of its requests (a run sends about 260: one per
+      // content, the multipart upload, the snapshot, the manifest last);
+      // for pick and hash, a seeded time into their work.
+      const requestTarget: Record<string, number> = {
+        's3-sysbackup': Math.floor(random() * 260),
+        'sysbackup-upload': Math.floor(random() * 255),
+        'sysbackup-manifest': 240 + Math.floor(random() * 25),
+      }
+      const atRequest = requestTarget[target]
+      const delayMs = Math.floor(random() * (target === 'sysbackup-pick' ? 300 : target === 'sysbackup-snap' ? 1500 : 3000))
+      if (atRequest === undefined) await sleep(delayMs)
+      else while (proxy.events.length < atRequest && child.exitCode === null) await sleep(10)
       descendants = processTree(child.pid!)
       let killed = false
       if (victim !== undefined && alive(victim)) {
         process.kill(victim, 'SIGKILL')
         killed = true
       }
-      t.comment(`seed ${seed}: ${target} ${killed ? `killed ${delayMs} ms after it started` : 'had already ended'}; ${proxy.events.length} requests by then`)
+      t.comment(`seed ${seed}: ${target} ${killed ? `killed ${atRequest === undefined ? `${delayMs} ms after it started` : `at request ${atRequest}`}` : 'had already ended'}; ${proxy.events.length} requests by then`)
       const status = await exited
       if (killed && target !== 's3-sysbackup') t.not(status, 0, `a run with a killed stage does not exit 0 (${status})`)
       if (killed && target !== 's3-sysbackup') t.notMatch(output, /"outcome":"complete"/, 'and does not say it is complete')
