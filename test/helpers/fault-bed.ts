@@ -37,7 +37,7 @@ export interface Bed {
   /** Forgets every object, makes the bucket again, and puts a fresh proxy with `seed` in front. */
   fresh(seed: number): Promise<FaultProxy>
   /** A store reading moto directly (not through the proxy), to check what is really stored. */
-  inspect(): S3Store
+  inspect(bucket?: string): S3Store
   client(): S3Client
 }
 
@@ -57,7 +57,7 @@ export function faultBed(t: Test): Bed {
     await bed.moto?.stop()
   })
   bed.client = () => client!
-  bed.inspect = () => new S3Store({ bucket: BUCKET, client: client!, endpoint: bed.moto.endpoint })
+  bed.inspect = (bucket = BUCKET) => new S3Store({ bucket, client: client!, endpoint: bed.moto.endpoint })
   bed.fresh = async (seed) => {
     await bed.proxy?.close()
     await bed.moto.reset()
@@ -81,6 +81,8 @@ export interface MachineOptions {
   snapshotter?: string
   /** Extra conf text. */
   conf?: string
+  /** Default BUCKET. */
+  bucket?: string
 }
 
 export interface Machine {
@@ -103,7 +105,7 @@ export function machine(o: MachineOptions): Machine {
   const stateDir = join(o.dir, `state-${host}`)
   mkdirSync(join(configDir, 'pickers.d'), { recursive: true })
   mkdirSync(join(configDir, 'snapshots.d'), { recursive: true })
-  writeFileSync(join(configDir, 'conf'), `[s3]\nbucket = ${BUCKET}\nendpoint = ${o.endpoint}\n[content]\ndays_retained = 3\nlock_timeout = 0\n${o.conf ?? ''}`)
+  writeFileSync(join(configDir, 'conf'), `[s3]\nbucket = ${o.bucket ?? BUCKET}\nendpoint = ${o.endpoint}\n[content]\ndays_retained = 3\nlock_timeout = 0\n${o.conf ?? ''}`)
   writeFileSync(join(configDir, 'pickers.d', '10-tree'), `#!/bin/sh\nexec find '${o.tree}' -print0\n`)
   chmodSync(join(configDir, 'pickers.d', '10-tree'), 0o755)
   if (o.snapshotter !== undefined) {

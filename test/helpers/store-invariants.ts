@@ -108,3 +108,40 @@ async function checkManifest(store: Store, key: string, versionId: string, check
     locked(await store.head(rec.key, rec.versionId), `${rec.key} ${rec.versionId}`)
   }
 }
+
+/**
+ * Differences between the newest manifest of `host` and the regular files
+ * under `tree` as they are now: a file missing from the manifest, or
+ * recorded with another SHA-256 than its bytes have (empty: the backup
+ * holds exactly the tree's files).
+ */
+export async function manifestMatchesTree(store: Store, host: string, tree: string): Promise<string[]> {
+  const { readdirSync, readFileSync, lstatSync } = await import('node:fs')
+  const { join } = await import('node:path')
+  let newest: string | undefined
+  for await (const page of store.listLatest(`manifests/${host}/`)) for (const item of page) newest = item.key
+  if (newest === undefined) return ['no manifest']
+  const { info, bytes } = await bodyOf(store, newest, (await store.head(newest))!.versionId)
+  void info
+  const recorded = new Map<string, unknown>()
+  for (const line of gunzipSync(bytes).toString('utf8').split('\n')) {
+    if (line === '') continue
+    const rec = JSON.parse(line) as Rec
+    if (rec.type === 'file' && typeof rec.path === 'string') recorded.set(rec.path, rec.sha256)
+  }
+  const differences: string[] = []
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name)
+      const st = lstatSync(path)
+      if (st.isDirectory()) walk(path)
+      else if (st.isFile()) {
+        const sha = createHash('sha256').update(readFileSync(path)).digest('hex')
+        if (!recorded.has(path)) differences.push(`${path}: not in ${newest}`)
+        else if (recorded.get(path) !== sha) differences.push(`${path}: recorded as ${String(recorded.get(path))}, is ${sha}`)
+      }
+    }
+  }
+  walk(tree)
+  return differences
+}
