@@ -16,6 +16,10 @@
  * - socket: 2 min without a byte in either direction aborts the attempt,
  *   which also covers a stalled GetObject body after the headers arrived.
  * A timed-out attempt is retried like any transient failure.
+ *
+ * The environment variable S3_SYSBACKUP_TRANSPORT overrides these for every
+ * store a process opens (see transportFromEnv): tests make timeouts short
+ * to prove that a stalled request is retried.
  */
 export interface TransportSettings {
   /** Attempts per request, the first included. */
@@ -53,4 +57,36 @@ export function transportConfig(t: Partial<TransportSettings> = {}) {
       httpsAgent: agent,
     },
   }
+}
+
+/** The environment variable read by transportFromEnv. */
+export const TRANSPORT_ENV = 'S3_SYSBACKUP_TRANSPORT'
+
+const NUMERIC_SETTINGS = ['maxAttempts', 'connectionTimeoutMs', 'requestTimeoutMs', 'socketTimeoutMs', 'maxSockets'] as const
+
+/**
+ * Overrides from `S3_SYSBACKUP_TRANSPORT`: comma-separated `name=value`
+ * pairs of TransportSettings, e.g. `requestTimeoutMs=1000,maxAttempts=10`
+ * (`retryMode=adaptive` too). Unset or empty: no overrides. Throws an Error
+ * naming the variable for anything else, which the caller reports as a
+ * configuration error.
+ */
+export function transportFromEnv(env: NodeJS.ProcessEnv): Partial<TransportSettings> {
+  const text = env[TRANSPORT_ENV]?.trim()
+  const out: Partial<TransportSettings> = {}
+  if (!text) return out
+  for (const pair of text.split(',')) {
+    const [name = '', value = ''] = pair.split('=').map((part) => part.trim())
+    if (name === 'retryMode') {
+      if (value !== 'standard' && value !== 'adaptive') throw new Error(`${TRANSPORT_ENV}: retryMode "${value}" is not standard or adaptive`)
+      out.retryMode = value
+    } else if ((NUMERIC_SETTINGS as readonly string[]).includes(name)) {
+      const n = Number(value)
+      if (value === '' || !Number.isInteger(n) || n < 1) throw new Error(`${TRANSPORT_ENV}: ${name} "${value}" is not a positive whole number`)
+      out[name as typeof NUMERIC_SETTINGS[number]] = n
+    } else {
+      throw new Error(`${TRANSPORT_ENV}: unknown setting "${name}" (known: ${[...NUMERIC_SETTINGS, 'retryMode'].join(', ')})`)
+    }
+  }
+  return out
 }

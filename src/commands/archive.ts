@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import type { ParsedArgs } from '../cli/args.js'
 import type { CommandSpec } from '../cli/command.js'
@@ -6,6 +7,9 @@ import { EXIT } from '../cli/exit-status.js'
 import type { CommandIO } from '../cli/stage.js'
 import { resolveHost } from '../config/host.js'
 import { loadConfig } from '../config/load-config.js'
+import { DEFAULT_CONFIG_DIR } from '../config/schema.js'
+import { listPickers } from '../stages/pick/pickers-dir.js'
+import { listPrograms } from '../util/programs-dir.js'
 import { RecordReader } from '../protocol/read-records.js'
 import type { Rec } from '../protocol/records.js'
 import { STORE_OPTION } from '../store/open-store.js'
@@ -51,12 +55,18 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
   const config = loadConfig(args.string('config'), io.env)
   const host = resolveHost(args.string('host'), config)
   const stateDir = args.string('state-dir') ?? config.values.state.dir
+  // A mistake in pickers.d or snapshots.d is a configuration error (exit 2,
+  // nothing done), as it is for the stages; found here, before any stage runs.
+  const configDir = config.dir ?? DEFAULT_CONFIG_DIR
+  listPickers(configDir)
+  listPrograms(join(configDir, 'snapshots.d'), 'snapshotter')
   const dryRun = args.flag('dry-run')
-  const started = new Date()
-  const retainUntil = new Date(started.getTime() + config.values.content.days_retained * DAY_MS)
-
   const controller = new AbortController()
   const release = await takeRunLock(stateDir, wait ?? config.values.archive.lock_wait, controller.signal)
+  // The run's time is when it got the lock: a run that waited for another
+  // must not take that run's time (nor, within the same second, its keys).
+  const started = new Date()
+  const retainUntil = new Date(started.getTime() + config.values.content.days_retained * DAY_MS)
   let interrupted: NodeJS.Signals | undefined
   const onSignal = (signal: NodeJS.Signals) => {
     interrupted = signal

@@ -90,6 +90,12 @@ export class ManifestReader implements AsyncIterable<ManifestLine> {
           continue
         }
         const parsed = parseLine(bytes)
+        // Input handed over by a person (stdin) whose first line is not even a
+        // record is not a manifest at all (binary garbage, the wrong file):
+        // one error, not one per line. A stored manifest is read on regardless.
+        if (this.records === 0 && typeof parsed === 'string' && !this.options.checkDigest) {
+          throw new ProtocolError(`${this.source}:${number}`, `${parsed}: this is not a record stream`)
+        }
         if (typeof parsed !== 'string' && this.isOwnTrailer(parsed)) {
           this.digestBeforeTrailer = `sha256:${hash.copy().digest('hex')}`
           this.trailer = parsed as TrailerRecord

@@ -7,7 +7,7 @@ import { ConfigError } from '../cli/errors.js'
 import type { LoadedConfig } from '../config/load-config.js'
 import { readCloudFormationExport } from '../aws/cloudformation-export.js'
 import { awsAccess, type AwsAccess } from '../aws/credentials.js'
-import { transportConfig } from '../aws/transport.js'
+import { transportConfig, transportFromEnv } from '../aws/transport.js'
 import type { OpenStoreOptions } from './open-store.js'
 import { S3Store } from './s3-store.js'
 
@@ -16,9 +16,15 @@ const FALLBACK_REGION = 'us-east-1'
 
 /** Opens the configured bucket; `opts.endpoint` is already the effective `[s3] endpoint` or override. */
 export async function openS3Store(config: LoadedConfig, opts: OpenStoreOptions): Promise<S3Store> {
+  let transport
+  try {
+    transport = { ...transportFromEnv(opts.env ?? process.env), ...opts.transport }
+  } catch (err) {
+    throw new ConfigError((err as Error).message)
+  }
   const access = opts.awsAccess ?? awsAccess(config)
   const region = access.region ?? await defaultRegion(access)
-  const bucket = config.values.s3.bucket ?? await bucketFromExport(config, access, region, opts)
+  const bucket = config.values.s3.bucket ?? await bucketFromExport(config, access, region, { ...opts, transport })
   const client = new S3Client({
     region: region ?? FALLBACK_REGION,
     followRegionRedirects: true,
@@ -26,7 +32,7 @@ export async function openS3Store(config: LoadedConfig, opts: OpenStoreOptions):
     ...(access.profile !== undefined && { profile: access.profile }),
     ...(opts.endpoint !== undefined && { endpoint: opts.endpoint }),
     forcePathStyle: config.values.s3.force_path_style,
-    ...transportConfig(opts.transport),
+    ...transportConfig(transport),
   })
   const endpoint = opts.endpoint ?? environmentEndpoint(opts.env ?? process.env)
   const store = new S3Store({

@@ -36,6 +36,7 @@ import type { Readable } from 'node:stream'
 import { NotFoundError, StoreError, StoreFatalError, storeErrorCode } from './errors.js'
 import { DEFAULT_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, PartReader, partSizeFor } from './parts.js'
 import { RequestCounter } from './request-counter.js'
+import { resumingBody } from './resuming-body.js'
 import { fromSdkError, sdkErrorCode, sdkHttpStatus } from './s3-errors.js'
 import type { LatestInfo, LockMode, ObjectInfo, PutOptions, PutStreamOptions, Retention, Store, VersionInfo } from './store.js'
 import { checkKey, checkPutOptions, retains, retentionChange } from './validate.js'
@@ -256,7 +257,19 @@ export class S3Store implements Store {
     checkKey('GetObject', this.location(key), key)
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(versionId !== undefined && { VersionId: versionId }) }))
-      return { info: this.infoOf(key, res), body: res.Body as Readable }
+      const info = this.infoOf(key, res)
+      // A body cut off after the headers is resumed from where it broke, from the same version.
+      const rest = async (offset: number) => {
+        try {
+          const more = await this.client.send(new GetObjectCommand({
+            Bucket: this.bucket, Key: key, VersionId: info.versionId, Range: `bytes=${offset}-`, ...(res.ETag !== undefined && { IfMatch: res.ETag }),
+          }))
+          return more.Body as Readable
+        } catch (err) {
+          throw fromSdkError('GetObject', this.location(key), err)
+        }
+      }
+      return { info, body: resumingBody(res.Body as Readable, info.size, rest) }
     } catch (err) {
       if (sdkHttpStatus(err) === 405) throw new NotFoundError('GetObject', this.location(key), 'NoSuchVersion', 'the version is a delete marker', { cause: err })
       throw fromSdkError('GetObject', this.location(key), err)

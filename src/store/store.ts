@@ -154,7 +154,9 @@ export interface Store {
    * or version does not exist. The caller must consume or destroy the body.
    * `whole`, when present, is the entire body already in memory (LocalStore
    * reads small bodies at once); `body` then yields exactly those bytes.
-   * Cost: one GetObject.
+   * A body cut off in transit is resumed (S3Store: a ranged GetObject of
+   * the same version, up to 5 times) before the reader sees an error.
+   * Cost: one GetObject (and one per resume).
    */
   get(key: string, versionId?: string): Promise<{ info: ObjectInfo, body: Readable, whole?: Buffer }>
 

@@ -144,8 +144,8 @@ t.test('bad configuration: exit 2 before anything runs', async (t) => {
 })
 
 t.test('a stage killed mid-run: no manifest claims completeness', async (t) => {
-  // An odd sleep, so that cleaning up kills no one else's sleep.
-  const m = await machine(t, LOCAL_STORE, 'sleep 30.25\necho late >&$1\n')
+  const sleeper = join(testDir(t), 'sleeper.pid')
+  const m = await machine(t, LOCAL_STORE, `sleep 30 & echo $! > '${sleeper}'\nwait\necho late >&$1\n`)
   const child = spawn(process.execPath, ['bin/s3-sysbackup.js', 'archive', '--config', m.store.configDir, '--state-dir', m.stateDir, '--host', 'box1'], { stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
@@ -153,8 +153,8 @@ t.test('a stage killed mid-run: no manifest claims completeness', async (t) => {
   let killed = false
   for (let i = 0; i < 100 && !killed; i++) {
     await new Promise((r) => setTimeout(r, 100))
-    // Only this wrapper's child: other runs may be going on on this machine.
-    const pids = await pgrep('bin/sysbackup-snap.js', child.pid)
+    // Only this run's stage (a child of this wrapper): tests of other files may run stages at the same time.
+    const pids = await pgrep('bin/sysbackup-snap.js', child.pid!)
     for (const pid of pids) {
       process.kill(pid, 'SIGKILL')
       killed = true
@@ -165,7 +165,7 @@ t.test('a stage killed mid-run: no manifest claims completeness', async (t) => {
   t.ok(status === 1 || status === 3, `exit status ${status}`)
   t.match(stdout, /sysbackup-snap was killed by SIGKILL/)
   for (const key of await manifestKeys(await m.store.open())) t.match(key, /\.incomplete\.ndjson\.gz$/, 'only an incomplete manifest')
-  await pkill('sleep 30.25')
+  try { process.kill(Number(readFileSync(sleeper, 'utf8')), 'SIGKILL') } catch { /* gone */ }
 
   // The rerun converges: with the snapshotter fixed, the next run is complete.
   writeFileSync(join(m.store.configDir, 'snapshots.d', '10-dump'), '#!/bin/bash\necho "dump"\necho dump-bytes >&$1\n')
@@ -176,19 +176,12 @@ t.test('a stage killed mid-run: no manifest claims completeness', async (t) => {
   t.equal(keys.filter((key) => !key.includes('.incomplete.')).length, 1, 'one complete manifest beside the incomplete one')
 })
 
-/** The pids of processes whose command line matches `pattern` (children of `parent` only, when given). */
-async function pgrep(pattern: string, parent?: number): Promise<number[]> {
+async function pgrep(pattern: string, parent: number): Promise<number[]> {
   const out = await new Promise<string>((resolve) => {
-    const p = spawn('pgrep', [...(parent === undefined ? [] : ['-P', String(parent)]), '-f', pattern], { stdio: ['ignore', 'pipe', 'ignore'] })
+    const p = spawn('pgrep', ['-P', String(parent), '-f', pattern], { stdio: ['ignore', 'pipe', 'ignore'] })
     let text = ''
     p.stdout.on('data', (c: Buffer) => { text += c.toString() })
     p.on('exit', () => resolve(text))
   })
   return out.split('\n').filter(Boolean).map(Number).filter((pid) => pid !== process.pid)
-}
-
-async function pkill(pattern: string): Promise<void> {
-  for (const pid of await pgrep(pattern)) {
-    try { process.kill(pid, 'SIGKILL') } catch { /* gone */ }
-  }
 }

@@ -85,7 +85,9 @@ async function* recordPaths(
     const out: Rec[] = []
     for (const path of paths) recorder.add(path, base, out)
     for (let n = reported; n < overlong; n++) {
-      out.push(ctx.problem('warning', `${source}: skipped a line longer than ${MAX_PATH_BYTES} bytes: not a path`))
+      // An error, not a warning: find prints real paths this long (deep trees),
+      // and a file that exists but is left out must make the run incomplete.
+      out.push(ctx.problem('error', `${source}: skipped a path longer than ${MAX_PATH_BYTES} bytes: it cannot be opened by name, so it is not backed up`))
     }
     reported = overlong
     return out

@@ -105,7 +105,7 @@ t.test('a picker that cannot be run, and one printing an overlong line', async (
   t.equal(status, 1)
   t.match(body(records).filter((r) => r.type === 'error' || r.type === 'warning'), [
     { type: 'error', path: join(dir, 'pickers.d/10-badinterp'), code: 'ENOENT', message: 'cannot run picker: no such file or directory' },
-    { type: 'warning', message: `${join(dir, 'pickers.d/20-long')}: skipped a line longer than 4095 bytes: not a path` },
+    { type: 'error', message: `${join(dir, 'pickers.d/20-long')}: skipped a path longer than 4095 bytes: it cannot be opened by name, so it is not backed up` },
   ])
   t.ok(entries(records).some((r) => r.path === join(dir, 'data/etc/hosts')), 'the next path of that picker is kept')
 })

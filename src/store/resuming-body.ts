@@ -1,0 +1,44 @@
+import { Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
+
+/** Times a body cut off mid-transfer is resumed before its error is passed on. */
+export const MAX_BODY_RESUMES = 5
+/** Delay before the first resume; doubled for each further one. */
+const FIRST_DELAY_MS = 100
+
+/**
+ * A GetObject body that survives being cut off. The SDK retries a request
+ * until its response headers arrive, but a body that breaks off after that
+ * (a connection reset, a proxy closing early: fewer bytes than
+ * Content-Length) reaches the reader as a stream error, and every reader —
+ * restore, a manifest read — would fail an item for a transient fault.
+ *
+ * This stream passes `first` through; when it errors, or ends before
+ * `size` bytes, it asks `rest(offset)` for the remainder (a ranged GET of
+ * the same version) and goes on, up to MAX_BODY_RESUMES times with
+ * doubling delays, then passes the last error on. The bytes are the
+ * version's, unchanged: readers verify hashes as before.
+ */
+export function resumingBody(first: Readable, size: number, rest: (offset: number) => Promise<Readable>): Readable {
+  async function* chunks(): AsyncGenerator<Buffer> {
+    let body = first
+    let offset = 0
+    for (let resumes = 0; ; resumes++) {
+      let failure: unknown
+      try {
+        for await (const chunk of body) {
+          offset += (chunk as Buffer).length
+          yield chunk as Buffer
+        }
+        if (offset >= size) return
+        failure = new Error(`the body ended after ${offset} of ${size} bytes`)
+      } catch (err) {
+        failure = err
+      }
+      if (resumes >= MAX_BODY_RESUMES) throw failure
+      await sleep(FIRST_DELAY_MS * 2 ** resumes)
+      body = await rest(offset)
+    }
+  }
+  return Readable.from(chunks(), { objectMode: false })
+}
