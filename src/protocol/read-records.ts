@@ -46,6 +46,12 @@ export interface ReaderOptions {
   /** Name used in messages: `stdin` or a file name. */
   source: string
   maxLineBytes?: number
+  /**
+   * Take an empty input as a stream cut off before its header (see
+   * truncation()) instead of a ProtocolError: for a consumer of several
+   * streams, one of which may come from a stage that died before writing.
+   */
+  emptyIsTruncated?: boolean
 }
 
 /**
@@ -65,11 +71,13 @@ export class RecordReader implements AsyncIterable<Rec> {
   records = 0
   lines = 0
   private readonly maxLineBytes: number
+  private readonly emptyIsTruncated: boolean
   private finished = false
 
   constructor(private readonly input: AsyncIterable<Buffer | string>, options: ReaderOptions) {
     this.source = options.source
     this.maxLineBytes = options.maxLineBytes ?? MAX_LINE_BYTES
+    this.emptyIsTruncated = options.emptyIsTruncated ?? false
   }
 
   async *[Symbol.asyncIterator](): AsyncGenerator<Rec> {
@@ -87,7 +95,7 @@ export class RecordReader implements AsyncIterable<Rec> {
       throw err
     }
     this.finished = true
-    if (this.records === 0) {
+    if (this.records === 0 && !this.emptyIsTruncated) {
       throw new ProtocolError(`${this.source}:${this.lines + 1}`, 'empty input: expected a header record')
     }
   }
@@ -98,6 +106,7 @@ export class RecordReader implements AsyncIterable<Rec> {
    */
   truncation(): string | null {
     if (!this.finished) return 'input was not read to its end'
+    if (this.records === 0) return 'input was empty, not even a header: the stream was cut off'
     if (this.openStreams.length === 0) return null
     const missing = [...new Set(this.openStreams)].join(', ')
     return `input ended at line ${this.lines} without the trailer of ${missing}: the stream was cut off`

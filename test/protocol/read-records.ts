@@ -65,6 +65,12 @@ for (const [name, text, pattern] of bad) {
   })
 }
 
+t.test('emptyIsTruncated: an empty input is a stream cut off before its header, not an error', async (t) => {
+  const reader = new RecordReader(Readable.from([]), { source: 'snaps.ndjson', emptyIsTruncated: true })
+  for await (const rec of reader) t.fail(`no record expected, got ${rec.type}`)
+  t.equal(reader.truncation(), 'input was empty, not even a header: the stream was cut off')
+})
+
 t.test('an over-long line is refused without buffering it whole', async (t) => {
   const big = header + '{"type":"x","pad":"' + 'a'.repeat(10 * 1024 * 1024) + '"}\n'
   const err = await readAll(big).then(() => null, (e: unknown) => e)

@@ -85,7 +85,7 @@ export class InputCollector {
     this.ctx.signal.addEventListener('abort', onAbort, { once: true })
     let failure: { error: unknown } | undefined
     try {
-      await Promise.all(sources.map((source, index) => this.readInput(index, source).catch((error: unknown) => {
+      await Promise.all(sources.map((source, index) => this.readInput(index, source, sources.length > 1).catch((error: unknown) => {
         // The first failure stops the others; what they throw then is only a consequence.
         if (failure === undefined && !this.stopped) failure = { error }
         this.stop()
@@ -112,7 +112,7 @@ export class InputCollector {
     for (const stream of this.streams) stream.destroy()
   }
 
-  private async readInput(index: number, source: InputSource): Promise<void> {
+  private async readInput(index: number, source: InputSource, oneOfSeveral: boolean): Promise<void> {
     const { dir } = this.settings
     const state: InputState = {
       source: source.name,
@@ -124,7 +124,9 @@ export class InputCollector {
       upstreamProblems: [],
     }
     this.inputs[index] = state
-    const reader = new RecordReader(source.stream, { source: source.name })
+    // With several inputs, an empty one is a stage that died before it wrote
+    // (a killed snapshot stage): the others still make an incomplete manifest.
+    const reader = new RecordReader(source.stream, { source: source.name, emptyIsTruncated: oneOfSeveral })
     const open: StageRun[] = []
     for await (const rec of reader) {
       if (this.stopped) return

@@ -191,6 +191,17 @@ for (const kind of kinds) {
       t.equal((await store.head(INCOMPLETE_KEY))!.metadata.complete, 'false')
     })
 
+    t.test('one of two inputs empty (its stage died before writing): an incomplete manifest of the other, exit 1', async (t) => {
+      const s = await fresh(t)
+      const store = await s.open()
+      const { files } = await goodInputs(store)
+      const r = await run(s, files, ['-', writeInput(t, 'snaps.ndjson', [])])
+      t.equal(r.status, 1)
+      t.match(r.manifest, { key: INCOMPLETE_KEY, complete: false, reason: /snaps\.ndjson: input was empty, not even a header: the stream was cut off/ })
+      const { records } = await readManifest(store, INCOMPLETE_KEY)
+      t.equal(entryPaths(records).length, 4, 'every entry of the other input is there')
+    })
+
     t.test('content retained less than R, or not stored: the reference is dropped, the run incomplete', async (t) => {
       const s = await fresh(t)
       const store = await s.open()
