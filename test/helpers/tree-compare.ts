@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import type { BigIntStats } from 'node:fs'
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises'
+import { kindOf } from '../../src/restore/on-disk.js'
 import { aclKey, readAcls } from '../../src/stages/pick/acl-reader.js'
 
 /** A relative path as bytes, shown readably in differences. */
@@ -10,16 +10,6 @@ function show(rel: Buffer): string {
 
 function join(root: Buffer, rel: Buffer): Buffer {
   return rel.length === 0 ? root : Buffer.concat([root, Buffer.from('/'), rel])
-}
-
-function kind(st: BigIntStats): string {
-  if (st.isFile()) return 'file'
-  if (st.isDirectory()) return 'dir'
-  if (st.isSymbolicLink()) return 'symlink'
-  if (st.isFIFO()) return 'fifo'
-  if (st.isSocket()) return 'socket'
-  if (st.isCharacterDevice()) return 'char'
-  return 'block'
 }
 
 /** Every path under `root` (relative, as bytes; the root itself as an empty buffer), parents before children. */
@@ -71,8 +61,8 @@ export async function compareTrees(expectedRoot: string, actualRoot: string, env
     const field = (name: string, x: unknown, y: unknown) => {
       if (x !== y) differences.push(`${show(rel)}: ${name} expected ${String(x)}, got ${String(y)}`)
     }
-    field('type', kind(e), kind(a))
-    if (kind(e) !== kind(a)) continue
+    field('type', kindOf(e), kindOf(a))
+    if (kindOf(e) !== kindOf(a)) continue
     if (!e.isSymbolicLink()) field('mode', (e.mode & 0o7777n).toString(8), (a.mode & 0o7777n).toString(8))
     field('uid', e.uid, a.uid)
     field('gid', e.gid, a.gid)
