@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { Transform, type Writable } from 'node:stream'
+import { Readable, Transform, type Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
+import { RecordReader } from '../protocol/read-records.js'
+import type { Rec } from '../protocol/records.js'
 
 /** One stage to run: the package's `bin/<name>.js` with these arguments. */
 export interface StageCommand {
@@ -37,8 +39,8 @@ export interface StageExit {
 
 export interface ArchivePipelineResult {
   exits: StageExit[]
-  /** Everything the sink wrote on stdout (its record stream). */
-  sinkOutput: Buffer
+  /** The sink's output records (its `manifest` record and trailer). */
+  sinkRecords: Rec[]
 }
 
 /** Absolute path of a stage's launcher in this package. */
@@ -61,19 +63,11 @@ export function stageBin(name: string): string {
  * in the result).
  */
 export async function runArchivePipeline(spec: ArchivePipelineSpec): Promise<ArchivePipelineResult> {
-  const children: { name: string, child: ChildProcess, exit: Promise<StageExit> }[] = []
-  const start = (command: StageCommand, stdio: ('pipe' | 'ignore' | 'inherit' | NodeJS.ReadableStream | number)[]): ChildProcess => {
-    const child = spawn(process.execPath, [stageBin(command.name), ...command.args], {
-      env: spec.env,
-      stdio: stdio as never,
-    })
-    if (spec.stderr !== 'inherit') child.stderr?.on('data', (chunk: Buffer) => (spec.stderr as Writable).write(chunk))
-    const exit = new Promise<StageExit>((resolve) => {
-      child.once('error', (err) => resolve({ name: command.name, status: null, signal: null, spawnError: err.message }))
-      child.once('exit', (status, signal) => resolve({ name: command.name, status, signal }))
-    })
-    children.push({ name: command.name, child, exit })
-    return child
+  const children: SpawnedStage[] = []
+  const start = (command: StageCommand, stdio: StdioSpec): ChildProcess => {
+    const spawned = spawnStage(command, stdio, spec.env, spec.stderr)
+    children.push(spawned)
+    return spawned.child
   }
   const stderr = spec.stderr === 'inherit' ? 'inherit' : 'pipe'
 
@@ -90,7 +84,7 @@ export async function runArchivePipeline(spec: ArchivePipelineSpec): Promise<Arc
   side.stdout!.destroy()
 
   const onAbort = () => {
-    for (const { child } of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    for (const { child } of children) terminate(child)
   }
   spec.signal.addEventListener('abort', onAbort, { once: true })
 
@@ -107,7 +101,42 @@ export async function runArchivePipeline(spec: ArchivePipelineSpec): Promise<Arc
   await feeding
   await outputEnded
   spec.signal.removeEventListener('abort', onAbort)
-  return { exits, sinkOutput: Buffer.concat(output) }
+  return { exits, sinkRecords: await parseSinkOutput(Buffer.concat(output)) }
+}
+
+type StdioSpec = ('pipe' | 'ignore' | 'inherit' | NodeJS.ReadableStream | number)[]
+
+/** A stage process and how it will end. */
+export interface SpawnedStage {
+  child: ChildProcess
+  exit: Promise<StageExit>
+}
+
+/** Starts `bin/<name>.js` with Node; its stderr goes to `stderr` (or is inherited). */
+export function spawnStage(command: StageCommand, stdio: StdioSpec, env: NodeJS.ProcessEnv, stderr: 'inherit' | Writable): SpawnedStage {
+  const child = spawn(process.execPath, [stageBin(command.name), ...command.args], { env, stdio: stdio as never })
+  if (stderr !== 'inherit') child.stderr?.on('data', (chunk: Buffer) => stderr.write(chunk))
+  const exit = new Promise<StageExit>((resolve) => {
+    child.once('error', (err) => resolve({ name: command.name, status: null, signal: null, spawnError: err.message }))
+    child.once('exit', (status, signal) => resolve({ name: command.name, status, signal }))
+  })
+  return { child, exit }
+}
+
+/** SIGTERM to a stage process that is still running. */
+export function terminate(child: ChildProcess): void {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+}
+
+/** The sink's output records; what cannot be parsed is left out (its exit status tells). */
+async function parseSinkOutput(output: Buffer): Promise<Rec[]> {
+  const records: Rec[] = []
+  try {
+    for await (const rec of new RecordReader(Readable.from([output]), { source: 'sysbackup-manifest output' })) records.push(rec)
+  } catch {
+    // A cut-off or empty output: keep what was read.
+  }
+  return records
 }
 
 /** Passes bytes through unchanged, reporting the count of newline-ended records. */

@@ -36,13 +36,21 @@ export class StageContext {
   private reader: RecordReader | undefined
   private incompleteReason: string | undefined
 
-  constructor(readonly name: string, readonly io: CommandIO, private readonly controller: AbortController) {
+  constructor(
+    readonly name: string,
+    readonly io: CommandIO,
+    private readonly controller: AbortController,
+    /** Records standing in for stdin: the previous stage's output, in the same process. */
+    readonly inputRecords?: AsyncIterable<Rec>,
+  ) {
     this.signal = controller.signal
   }
 
-  /** The record stream on stdin. Opened once; its truncation is checked at the end. */
+  /** The record stream on stdin (or inputRecords). Opened once; its truncation is checked at the end. */
   input(): RecordReader {
-    this.reader ??= new RecordReader(this.io.stdin, { source: 'stdin' })
+    this.reader ??= this.inputRecords
+      ? RecordReader.ofRecords(this.inputRecords, { source: 'stdin' })
+      : new RecordReader(this.io.stdin, { source: 'stdin' })
     return this.reader
   }
 
@@ -111,14 +119,93 @@ export interface RunOptions {
   now?: () => Date
 }
 
+/** How a stage runs inside another command's process (see startStage). */
+export interface InProcessOptions {
+  /** The previous stage's records, read in place of stdin. */
+  input?: AsyncIterable<Rec>
+  /**
+   * Stops the stage as SIGTERM would stop its process; the abort reason,
+   * when it is a signal's name, is the one its trailer reports.
+   */
+  signal: AbortSignal
+}
+
+/** A stage started in this process: its records, and its exit status once they have all been read. */
+export interface StageRun {
+  /** `header, records…, trailer`. */
+  records: AsyncGenerator<Rec>
+  /** The exit status (see EXIT); valid once `records` has ended. */
+  status(): number
+}
+
 /**
  * Runs a stage: parses argv, writes `header, records…, trailer` to stdout
  * with backpressure, and returns the exit status (see EXIT). Never throws.
  */
 export async function runStage(spec: StageSpec, argv: string[], io: CommandIO, options: RunOptions = {}): Promise<number> {
-  const now = options.now ?? (() => new Date())
   const controller = new AbortController()
-  const ctx = new StageContext(spec.name, io, controller)
+  const started = await openStage(spec, argv, io, controller, options)
+  if (typeof started === 'number') return started
+  const removeSignals = options.handleSignals ? installSignals(spec, started.ctx, io, started.interrupt) : () => {}
+  try {
+    await writeRecords(started.records, io.stdout)
+  } catch (err) {
+    controller.abort(err)
+    removeSignals()
+    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return EXIT.OK // the reader went away (`| head`)
+    started.ctx.log(`stdout: ${describeError(err, io.env)}`)
+    return EXIT.FATAL
+  }
+  removeSignals()
+  return started.status()
+}
+
+/**
+ * Starts a stage inside the calling process, as the archive wrapper runs
+ * its chain: its records are handed over as objects (no JSON in between),
+ * its input comes from `inProcess.input`, and `inProcess.signal` stands in
+ * for SIGTERM. Returns the exit status instead when the stage ends before
+ * its first record (--help, a usage or configuration error); never throws.
+ */
+export async function startStage(
+  spec: StageSpec, argv: string[], io: CommandIO, inProcess: InProcessOptions, options: RunOptions = {},
+): Promise<StageRun | number> {
+  const controller = new AbortController()
+  const opened = await openStage(spec, argv, io, controller, options, inProcess.input)
+  if (typeof opened === 'number') return opened
+  const started = opened
+  const onAbort = () => {
+    const reason: unknown = inProcess.signal.reason
+    started.interrupt(typeof reason === 'string' && reason.startsWith('SIG') ? reason : 'SIGTERM')
+  }
+  if (inProcess.signal.aborted) onAbort()
+  else inProcess.signal.addEventListener('abort', onAbort, { once: true })
+  async function* records(): AsyncGenerator<Rec> {
+    try {
+      yield* started.records
+    } finally {
+      inProcess.signal.removeEventListener('abort', onAbort)
+      // A consumer that stopped early: the stage stops too (as on EPIPE).
+      if (!controller.signal.aborted) controller.abort(new Error('output closed'))
+    }
+  }
+  return { records: records(), status: started.status }
+}
+
+interface OpenedStage {
+  ctx: StageContext
+  records: AsyncGenerator<Rec>
+  status(): number
+  /** Stops the stage as this signal does. */
+  interrupt(signal: string): void
+}
+
+/** Parses argv and starts the stage; a number is the exit status of a stage that ended at once. */
+async function openStage(
+  spec: StageSpec, argv: string[], io: CommandIO, controller: AbortController, options: RunOptions, input?: AsyncIterable<Rec>,
+): Promise<OpenedStage | number> {
+  const now = options.now ?? (() => new Date())
+  const ctx = new StageContext(spec.name, io, controller, input)
   let args: ParsedArgs
   try {
     args = parseArgs(spec.options, argv)
@@ -144,7 +231,6 @@ export async function runStage(spec: StageSpec, argv: string[], io: CommandIO, o
   }
 
   let interrupted: string | undefined
-  const removeSignals = options.handleSignals ? installSignals(spec, ctx, io, (s) => { interrupted = s }) : () => {}
   let failure: { status: number, message: string } | undefined
 
   const header: HeaderRecord = {
@@ -189,20 +275,20 @@ export async function runStage(spec: StageSpec, argv: string[], io: CommandIO, o
     return rec
   }
 
-  try {
-    await writeRecords(output(), io.stdout)
-  } catch (err) {
-    controller.abort(err)
-    removeSignals()
-    if ((err as NodeJS.ErrnoException).code === 'EPIPE') return EXIT.OK // the reader went away (`| head`)
-    ctx.log(`stdout: ${describeError(err, io.env)}`)
-    return EXIT.FATAL
+  return {
+    ctx,
+    records: output(),
+    status() {
+      if (failure) return failure.status
+      if (interrupted) return EXIT.INTERRUPTED
+      if (ctx.incomplete !== undefined || ctx.counts.errors! > 0) return EXIT.INCOMPLETE
+      return EXIT.OK
+    },
+    interrupt(signal) {
+      interrupted = signal
+      ctx.abort(`interrupted by ${signal}`)
+    },
   }
-  removeSignals()
-  if (failure) return failure.status
-  if (interrupted) return EXIT.INTERRUPTED
-  if (ctx.incomplete !== undefined || ctx.counts.errors! > 0) return EXIT.INCOMPLETE
-  return EXIT.OK
 }
 
 function classify(err: unknown, env: NodeJS.ProcessEnv): { status: number, message: string } {
@@ -220,11 +306,8 @@ function classify(err: unknown, env: NodeJS.ProcessEnv): { status: number, messa
  * upstream managed to send, then sees the cut-off stream and says so; a
  * stage at the head of a pipe stops. SIGTERM always stops.
  */
-function installSignals(spec: StageSpec, ctx: StageContext, io: CommandIO, onStop: (signal: string) => void): () => void {
-  const stop = (signal: string) => () => {
-    onStop(signal)
-    ctx.abort(`interrupted by ${signal}`)
-  }
+function installSignals(spec: StageSpec, ctx: StageContext, io: CommandIO, interrupt: (signal: string) => void): () => void {
+  const stop = (signal: string) => () => interrupt(signal)
   const drainOnInt = spec.readsRecords && !io.stdin.isTTY
   const onInt = drainOnInt ? () => {} : stop('SIGINT')
   const onTerm = stop('SIGTERM')

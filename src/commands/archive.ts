@@ -1,5 +1,4 @@
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
 import type { ParsedArgs } from '../cli/args.js'
 import type { CommandSpec } from '../cli/command.js'
 import { UsageError } from '../cli/errors.js'
@@ -10,21 +9,26 @@ import { loadConfig } from '../config/load-config.js'
 import { DEFAULT_CONFIG_DIR } from '../config/schema.js'
 import { listPickers } from '../stages/pick/pickers-dir.js'
 import { listPrograms } from '../util/programs-dir.js'
-import { RecordReader } from '../protocol/read-records.js'
-import type { Rec } from '../protocol/records.js'
 import { STORE_OPTION } from '../store/open-store.js'
 import { progressReporter } from '../archive/progress.js'
 import { takeRunLock } from '../archive/run-lock.js'
-import { runArchivePipeline, type StageCommand } from '../archive/stage-pipeline.js'
+import { runArchiveInProcess } from '../archive/in-process-pipeline.js'
+import { runArchivePipeline } from '../archive/stage-pipeline.js'
 import { formatSummary, summarize } from '../archive/summary.js'
 import { keyTimestamp } from '../stages/run-identity.js'
+import { hashStage } from '../stages/hash/hash-stage.js'
+import { makeManifestStage } from '../stages/manifest/manifest-stage.js'
+import { pickStage } from '../stages/pick/pick-stage.js'
+import { uploadStage } from '../stages/upload/upload-stage.js'
 
 const DAY_MS = 86_400_000
 
 /**
- * `s3-sysbackup archive`: one backup run. Chains the stages as processes
- * (pick | hash | upload, and snap, into manifest) under the machine's run
- * lock, and ends with a summary. See s3-sysbackup-archive(1).
+ * `s3-sysbackup archive`: one backup run. Chains the stages (pick → hash →
+ * upload, and snap, into manifest) under the machine's run lock, and ends
+ * with a summary. The stages run inside this process, except snap (see
+ * runArchiveInProcess); `--stage-processes` runs each as its own process
+ * over pipes. See s3-sysbackup-archive(1).
  */
 export const archiveCommand: CommandSpec = {
   name: 's3-sysbackup archive',
@@ -44,6 +48,7 @@ export const archiveCommand: CommandSpec = {
     { name: 'json', type: 'flag', help: 'print the summary as one JSON object' },
     { name: 'progress', type: 'flag', help: 'show a progress line even when standard error is not a terminal' },
     { name: 'no-progress', type: 'flag', help: 'never show a progress line' },
+    { name: 'stage-processes', type: 'flag', help: 'run every stage as its own process over pipes, as a hand-made pipeline does (default: pick, hash, upload and manifest run inside this process)' },
   ],
   main: archive,
 }
@@ -70,7 +75,7 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
   let interrupted: NodeJS.Signals | undefined
   const onSignal = (signal: NodeJS.Signals) => {
     interrupted = signal
-    controller.abort()
+    controller.abort(signal)
   }
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
@@ -81,28 +86,48 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
     const stateArgs = ['--state-dir', stateDir]
     const runArgs = ['--host', host, '--run-time', started.toISOString(), '--retain-until', retainUntil.toISOString()]
     const dry = dryRun ? ['--dry-run'] : []
-    const stage = (name: string, extra: string[]): StageCommand => ({ name, args: [...common, ...extra] })
     const progress = progressReporter(io.stderr, {
       enabled: args.flag('progress') || (!args.flag('no-progress') && io.stderr.isTTY === true),
     })
     io.stderr.write(`s3-sysbackup archive: ${dryRun ? 'dry run' : 'run'} ${keyTimestamp(started)} of ${host}, retained until ${retainUntil.toISOString()}\n`)
-    const result = await runArchivePipeline({
-      chain: [
-        stage('sysbackup-pick', []),
-        stage('sysbackup-hash', stateArgs),
-        stage('sysbackup-upload', [...storeArgs, ...stateArgs, ...runArgs, ...dry]),
-      ],
-      side: stage('sysbackup-snap', [...storeArgs, ...runArgs, ...dry]),
-      sink: stage('sysbackup-manifest', [...storeArgs, ...runArgs, ...dry, '-', '/dev/fd/3']),
+    const stageArgs = {
+      pick: [...common],
+      hash: [...common, ...stateArgs],
+      upload: [...common, ...storeArgs, ...stateArgs, ...runArgs, ...dry],
+      snap: [...common, ...storeArgs, ...runArgs, ...dry],
+      manifest: [...common, ...storeArgs, ...runArgs, ...dry, '-'],
+    }
+    const shared = {
       env: io.env,
-      stderr: io.stderr === process.stderr ? 'inherit' : io.stderr,
+      stderr: io.stderr === process.stderr ? 'inherit' as const : io.stderr,
       signal: controller.signal,
-      onRecords: (count) => progress.update(count),
-    })
+      onRecords: (count: number) => progress.update(count),
+    }
+    const result = args.flag('stage-processes')
+      ? await runArchivePipeline({
+        chain: [
+          { name: 'sysbackup-pick', args: stageArgs.pick },
+          { name: 'sysbackup-hash', args: stageArgs.hash },
+          { name: 'sysbackup-upload', args: stageArgs.upload },
+        ],
+        side: { name: 'sysbackup-snap', args: stageArgs.snap },
+        sink: { name: 'sysbackup-manifest', args: [...stageArgs.manifest, '/dev/fd/3'] },
+        ...shared,
+      })
+      : await runArchiveInProcess({
+        chain: [
+          { spec: pickStage, args: stageArgs.pick },
+          { spec: hashStage, args: stageArgs.hash },
+          { spec: uploadStage, args: stageArgs.upload },
+        ],
+        side: { name: 'sysbackup-snap', args: stageArgs.snap },
+        sink: { spec: (moreInputs) => makeManifestStage({ moreInputs }), args: stageArgs.manifest },
+        ...shared,
+      })
     progress.done()
     const summary = summarize({
       exits: result.exits,
-      sinkRecords: await readSinkRecords(result.sinkOutput),
+      sinkRecords: result.sinkRecords,
       host,
       runTime: started.toISOString(),
       dryRun,
@@ -117,15 +142,4 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
     process.off('SIGTERM', onSignal)
     release()
   }
-}
-
-/** The manifest stage's output records; what cannot be parsed is left out (its exit status tells). */
-async function readSinkRecords(output: Buffer): Promise<Rec[]> {
-  const records: Rec[] = []
-  try {
-    for await (const rec of new RecordReader(Readable.from([output]), { source: 'sysbackup-manifest output' })) records.push(rec)
-  } catch {
-    // A cut-off or empty output: keep what was read.
-  }
-  return records
 }

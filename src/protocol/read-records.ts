@@ -58,6 +58,9 @@ export interface ReaderOptions {
  * Parses an NDJSON record stream. Iterating yields every record, headers
  * and trailers included, in order. Each record remembers its origin
  * (see originOf). Iteration throws ProtocolError on the first bad line.
+ * RecordReader.ofRecords reads records another stage of this process made
+ * (the archive wrapper's in-process chain): nothing to parse or check, but
+ * the same header/trailer bookkeeping.
  *
  * After iteration ends, `truncation()` says whether every header was closed
  * by its trailer, and `upstreamProblems` lists trailers that were not ok.
@@ -74,13 +77,36 @@ export class RecordReader implements AsyncIterable<Rec> {
   private readonly emptyIsTruncated: boolean
   private finished = false
 
+  private objects: AsyncIterable<Rec> | undefined
+
   constructor(private readonly input: AsyncIterable<Buffer | string>, options: ReaderOptions) {
     this.source = options.source
     this.maxLineBytes = options.maxLineBytes ?? MAX_LINE_BYTES
     this.emptyIsTruncated = options.emptyIsTruncated ?? false
   }
 
+  /**
+   * A reader of records that are already objects, made by a stage of this
+   * process, which writes only well-formed records: they are passed on as
+   * they are (no origin: a record's number stands in for its line), and
+   * the headers and trailers are tracked as for parsed input.
+   */
+  static ofRecords(records: AsyncIterable<Rec>, options: Omit<ReaderOptions, 'maxLineBytes'>): RecordReader {
+    const reader = new RecordReader((async function* () {})(), options)
+    reader.objects = records
+    return reader
+  }
+
   async *[Symbol.asyncIterator](): AsyncGenerator<Rec> {
+    if (this.objects !== undefined) yield* this.readObjects(this.objects)
+    else yield* this.readLines()
+    this.finished = true
+    if (this.records === 0 && !this.emptyIsTruncated) {
+      throw new ProtocolError(`${this.source}:${this.lines + 1}`, 'empty input: expected a header record')
+    }
+  }
+
+  private async *readLines(): AsyncGenerator<Rec> {
     try {
       for await (const line of splitLines(this.input, this.maxLineBytes)) {
         this.lines = line.number
@@ -94,9 +120,14 @@ export class RecordReader implements AsyncIterable<Rec> {
       if (err instanceof LineError) throw new ProtocolError(`${this.source}:${err.lineNumber}`, err.message)
       throw err
     }
-    this.finished = true
-    if (this.records === 0 && !this.emptyIsTruncated) {
-      throw new ProtocolError(`${this.source}:${this.lines + 1}`, 'empty input: expected a header record')
+  }
+
+  private async *readObjects(records: AsyncIterable<Rec>): AsyncGenerator<Rec> {
+    for await (const rec of records) {
+      this.lines++
+      this.track(rec, this.lines)
+      this.records++
+      yield rec
     }
   }
 

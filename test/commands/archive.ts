@@ -10,8 +10,9 @@ import { parseRecords } from '../helpers/io.js'
 import { LOCAL_STORE, motoStore, type FreshStore, type StoreKind } from '../helpers/store-kinds.js'
 import type { Store } from '../../src/store/store.js'
 
-// s3-sysbackup archive as a real process: the stages chained over pipes,
-// the run lock, the exit status and the summary, on both stores.
+// s3-sysbackup archive as a real process: the stages chained (inside the
+// wrapper, or as processes over pipes), the run lock, the exit status and
+// the summary, on both stores.
 
 const MOTO = motoStore(t)
 
@@ -141,6 +142,60 @@ t.test('bad configuration: exit 2 before anything runs', async (t) => {
   const usage = await runBin('s3-sysbackup', ['archive', '--wait=-1'])
   t.equal(usage.status, 2)
   t.match(usage.stderr, '--wait: -1 is negative')
+})
+
+t.test('the stages run inside the wrapper by default, as processes with --stage-processes, with the same manifest', async (t) => {
+  const m = await machine(t, LOCAL_STORE)
+  // The picker notes the command line of the process that ran it.
+  const parentFile = join(testDir(t), 'picker-parent')
+  writeFileSync(join(m.store.configDir, 'pickers.d', '05-note-parent'), `#!/bin/sh\ntr '\\0' ' ' < /proc/$PPID/cmdline > '${parentFile}'\n`)
+  chmodSync(join(m.store.configDir, 'pickers.d', '05-note-parent'), 0o755)
+  const entriesOf = async (run: BinResult) => {
+    t.equal(run.status, 0, run.stderr)
+    const { key } = (JSON.parse(run.stdout) as { manifest: { key: string } }).manifest
+    const { body } = await (await m.store.open()).get(key)
+    const chunks: Buffer[] = []
+    for await (const c of body) chunks.push(c as Buffer)
+    const records = parseRecords(gunzipSync(Buffer.concat(chunks)).toString('utf8'))
+    const stages = records.filter((r) => r.type === 'stage').map((r) => [r.producer, (r.trailer as { ok?: boolean } | undefined)?.ok])
+    return { entries: records.filter((r) => ['file', 'dir', 'symlink', 'special'].includes(r.type as string)), stages }
+  }
+  await m.archive('--json') // stores the contents; the two runs compared both reuse them
+  const inProcess = await entriesOf(await m.archive('--json'))
+  t.match(readFileSync(parentFile, 'utf8'), /bin\/s3-sysbackup\.js archive /, 'by default the pickers are run by the wrapper itself')
+  const processes = await entriesOf(await m.archive('--json', '--stage-processes'))
+  t.match(readFileSync(parentFile, 'utf8'), /bin\/sysbackup-pick\.js /, 'with --stage-processes, by a sysbackup-pick process')
+  t.equal(inProcess.entries.filter((e) => e.type === 'file').length, 3, 'the tree\'s three files')
+  t.same(processes.entries, inProcess.entries, 'the same entries, field for field')
+  t.same(inProcess.stages, [['sysbackup-upload', true], ['sysbackup-hash', true], ['sysbackup-pick', true], ['sysbackup-snap', true]], 'every upstream stage, each with an ok trailer')
+  t.same(processes.stages, inProcess.stages, 'the same with --stage-processes')
+})
+
+t.test('SIGTERM to the wrapper stops the stages inside it and the snapshot process: exit 130, nothing complete', async (t) => {
+  const sleeper = join(testDir(t), 'sleeper.pid')
+  const m = await machine(t, LOCAL_STORE, `sleep 30 & echo $! > '${sleeper}'\nwait\necho late >&$1\n`)
+  const child = spawn(process.execPath, ['bin/s3-sysbackup.js', 'archive', '--config', m.store.configDir, '--state-dir', m.stateDir, '--host', 'box1', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
+  let snap: number[] = []
+  for (let i = 0; i < 100 && snap.length === 0; i++) {
+    await new Promise((r) => setTimeout(r, 100))
+    snap = await pgrep('bin/sysbackup-snap.js', child.pid!)
+  }
+  t.equal(snap.length, 1, 'the snapshot stage runs as a child of the wrapper')
+  child.kill('SIGTERM')
+  const status = await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)))
+  t.equal(status, 130, 'exit status 130: interrupted')
+  const summary = JSON.parse(stdout) as { outcome: string, reasons: string[] }
+  t.not(summary.outcome, 'complete', 'the run is not complete')
+  t.equal(summary.reasons[0], 'interrupted by SIGTERM', 'and says why')
+  for (const key of await manifestKeys(await m.store.open())) t.match(key, /\.incomplete\.ndjson\.gz$/, 'only an incomplete manifest')
+  let snapGone = false
+  for (let i = 0; i < 50 && !snapGone; i++) {
+    try { process.kill(snap[0]!, 0); await new Promise((r) => setTimeout(r, 100)) } catch { snapGone = true }
+  }
+  t.ok(snapGone, 'the snapshot stage has ended')
+  try { process.kill(Number(readFileSync(sleeper, 'utf8')), 'SIGKILL') } catch { /* gone */ }
 })
 
 t.test('a stage killed mid-run: no manifest claims completeness', async (t) => {

@@ -2,7 +2,8 @@
  * The kill matrix of the fault harness: `s3-sysbackup archive` (the real
  * bin) over a tree of a few hundred files, one of them stored as a
  * multipart upload, and a snapshotter; after a seeded delay, SIGKILL of the
- * wrapper or of one stage. Then:
+ * wrapper or of one stage (run as its own process with --stage-processes,
+ * but for the snapshot stage, which always is one). Then:
  *
  * - the store never holds a manifest that references a missing or unlocked
  *   object, and every content object hashes to its key (checkStore);
@@ -92,7 +93,11 @@ export function killSeeds(t: Test, seeds: number[]): void {
         dir, tree, endpoint: proxy.endpoint, env: bed.env,
         snapshotter: 'echo "slow dump"\nfor i in 1 2 3 4 5; do head -c 200000 /dev/urandom >&$1; sleep 0.2; done\n',
       })
-      const child = m.spawnArchive()
+      // pick, hash, upload and manifest run inside the wrapper unless
+      // --stage-processes makes them processes: a stage is killed as its
+      // own process; the wrapper alternately in either mode.
+      const separate = target === 's3-sysbackup' ? Math.floor(seed / KILL_TARGETS.length) % 2 === 1 : target !== 'sysbackup-snap'
+      const child = separate ? m.spawnArchive('--stage-processes') : m.spawnArchive()
       let output = ''
       child.stdout!.on('data', (c: Buffer) => { output += c.toString() })
       child.stderr!.on('data', (c: Buffer) => { output += c.toString() })
@@ -125,7 +130,7 @@ export function killSeeds(t: Test, seeds: number[]): void {
         process.kill(victim, 'SIGKILL')
         killed = true
       }
-      t.comment(`seed ${seed}: ${target} ${killed ? `killed ${atRequest === undefined ? `${delayMs} ms after it started` : `at request ${atRequest}`}` : 'had already ended'}; ${proxy.events.length} requests by then`)
+      t.comment(`seed ${seed}${separate ? ' (--stage-processes)' : ''}: ${target} ${killed ? `killed ${atRequest === undefined ? `${delayMs} ms after it started` : `at request ${atRequest}`}` : 'had already ended'}; ${proxy.events.length} requests by then`)
       const status = await exited
       if (killed && target !== 's3-sysbackup') t.not(status, 0, `a run with a killed stage does not exit 0 (${status})`)
       if (killed && target !== 's3-sysbackup') t.notMatch(output, /"outcome":"complete"/, 'and does not say it is complete')

@@ -1,7 +1,7 @@
 import { getSystemErrorMap } from 'node:util'
 import type { StageContext } from '../../cli/stage.js'
 import { decodePath, type FsPath } from '../../protocol/path-codec.js'
-import type { FileRecord, Rec } from '../../protocol/records.js'
+import { withFields, type FileRecord, type Rec } from '../../protocol/records.js'
 import { mapOrdered } from '../../util/concurrency.js'
 import type { FilesCache } from './files-cache.js'
 import { identityKey, identityOfRecord, identityOfStats, sameIdentity, updatedFromStats, type FileIdentity } from './identity.js'
@@ -61,7 +61,7 @@ export async function* hashRecords(ctx: StageContext, records: AsyncIterable<Rec
       const hit = options.cache.lookup(identityKey(claimed))
       if (hit) {
         ctx.count('cacheHits')
-        return [{ ...rec, sha256: hit.sha256, readSize: claimed.size, gzip: hit.gzip, lockedRead: true }]
+        return [withFields(rec, { sha256: hit.sha256, readSize: claimed.size, gzip: hit.gzip, lockedRead: true })]
       }
     }
     const buffer = buffers.pop() ?? Buffer.allocUnsafe(READ_CHUNK_BYTES)
@@ -120,7 +120,7 @@ export async function* hashRecords(ctx: StageContext, records: AsyncIterable<Rec
     } else {
       ctx.count('notCached')
     }
-    out.push({ ...file, sha256: read.sha256, readSize: read.readSize, gzip: read.gzip, lockedRead: read.lock.locked })
+    out.push(withFields(file, { sha256: read.sha256, readSize: read.readSize, gzip: read.gzip, lockedRead: read.lock.locked }))
     return out
   }
 

@@ -10,11 +10,12 @@ import { LineSpool } from './line-spool.js'
 import type { ProblemLog } from './problem-log.js'
 import type { SpillDir } from './spill-dir.js'
 
-/** One input of the stage: a name for messages (`stdin`, a file name) and its bytes. */
-export interface InputSource {
-  name: string
-  stream: Readable
-}
+/**
+ * One input of the stage: a name for messages (`stdin`, a file name) and
+ * either its bytes or, from a stage running in this process (the archive
+ * wrapper's chain), its records.
+ */
+export type InputSource = { name: string, stream: Readable } | { name: string, records: AsyncIterable<Rec> }
 
 /** An upstream stage seen in an input: its header, and its trailer unless the stream was cut off. */
 export interface StageRun {
@@ -80,7 +81,7 @@ export class InputCollector {
    * ProtocolError or RecordError stops every input and is thrown.
    */
   async readAll(sources: InputSource[]): Promise<void> {
-    this.streams = sources.map((s) => s.stream)
+    this.streams = sources.flatMap((s) => 'stream' in s ? [s.stream] : [])
     const onAbort = () => this.stop()
     this.ctx.signal.addEventListener('abort', onAbort, { once: true })
     let failure: { error: unknown } | undefined
@@ -126,7 +127,8 @@ export class InputCollector {
     this.inputs[index] = state
     // With several inputs, an empty one is a stage that died before it wrote
     // (a killed snapshot stage): the others still make an incomplete manifest.
-    const reader = new RecordReader(source.stream, { source: source.name, emptyIsTruncated: oneOfSeveral })
+    const options = { source: source.name, emptyIsTruncated: oneOfSeveral }
+    const reader = 'stream' in source ? new RecordReader(source.stream, options) : RecordReader.ofRecords(source.records, options)
     const open: StageRun[] = []
     for await (const rec of reader) {
       if (this.stopped) return

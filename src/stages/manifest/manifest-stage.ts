@@ -35,6 +35,12 @@ export interface ManifestStageHooks {
   /** Clock for the default run time and the manifest's times (tests). */
   now?: () => Date
   storeOptions?: Partial<OpenStoreOptions>
+  /**
+   * Inputs read after those named on the command line: the archive
+   * wrapper's snapshot stage, whose output reaches this process on a pipe
+   * that has no name.
+   */
+  moreInputs?: InputSource[]
 }
 
 /** The sysbackup-manifest stage; `hooks` exist for tests. */
@@ -55,7 +61,8 @@ export function makeManifestStage(hooks: ManifestStageHooks = {}): StageSpec {
       const config = loadConfig(args.string('config'), ctx.io.env)
       const run = runIdentity(args, config, now())
       Object.assign(ctx.headerFields, headerFieldsOf(run))
-      const sources = await openInputs(args.positionals, ctx.io.stdin)
+      const stdin: InputSource = ctx.inputRecords ? { name: 'stdin', records: ctx.inputRecords } : { name: 'stdin', stream: ctx.io.stdin }
+      const sources = [...await openInputs(args.positionals, stdin), ...hooks.moreInputs ?? []]
       const dryRun = args.flag('dry-run')
       const storeOptions: OpenStoreOptions = { access: dryRun ? 'dry-run' : 'write', env: ctx.io.env, ...hooks.storeOptions }
       const storeDir = args.string('store')
@@ -64,7 +71,7 @@ export function makeManifestStage(hooks: ManifestStageHooks = {}): StageSpec {
       try {
         store = await openStore(config, storeOptions)
       } catch (err) {
-        for (const source of sources) source.stream.destroy()
+        for (const source of sources) if ('stream' in source) source.stream.destroy()
         throw err
       }
       const outputFile = args.string('output')
@@ -91,7 +98,7 @@ export const manifestStage: StageSpec = makeManifestStage()
  * wrapper's `/dev/fd/3` would fail. Null for anything else, which is opened
  * by name as usual.
  */
-function inheritedDescriptor(name: string): InputSource['stream'] | null {
+function inheritedDescriptor(name: string): Socket | null {
   const match = /^\/dev\/fd\/(\d+)$/.exec(name)
   if (!match) return null
   const fd = Number(match[1])
@@ -110,14 +117,14 @@ function inheritedDescriptor(name: string): InputSource['stream'] | null {
  * standard input, named `stdin` in messages; a file is named as given. A
  * file that cannot be opened, a directory, or `-` twice is a UsageError.
  */
-async function openInputs(names: string[], stdin: NodeJS.ReadableStream & InputSource['stream']): Promise<InputSource[]> {
+async function openInputs(names: string[], stdin: InputSource): Promise<InputSource[]> {
   const given = names.length === 0 ? ['-'] : names
   if (given.filter((n) => n === '-').length > 1) throw new UsageError('standard input (-) can be read only once')
   const sources: InputSource[] = []
   try {
     for (const name of given) {
       if (name === '-') {
-        sources.push({ name: 'stdin', stream: stdin })
+        sources.push(stdin)
         continue
       }
       const inherited = inheritedDescriptor(name)
@@ -138,7 +145,7 @@ async function openInputs(names: string[], stdin: NodeJS.ReadableStream & InputS
       sources.push({ name, stream: handle.createReadStream() })
     }
   } catch (err) {
-    for (const source of sources) if (source.name !== 'stdin') source.stream.destroy()
+    for (const source of sources) if (source !== stdin && 'stream' in source) source.stream.destroy()
     throw err
   }
   return sources

@@ -2,7 +2,7 @@ import type { StageContext } from '../../cli/stage.js'
 import { FatalError } from '../../cli/errors.js'
 import { decodePath, type FsPath } from '../../protocol/path-codec.js'
 import { RecordError } from '../../protocol/read-records.js'
-import type { FileRecord, Rec } from '../../protocol/records.js'
+import { withFields, type FileRecord, type Rec } from '../../protocol/records.js'
 import { NotFoundError, StoreError, storeErrorCode } from '../../store/errors.js'
 import type { LockMode, Store } from '../../store/store.js'
 import { mapOrdered } from '../../util/concurrency.js'
@@ -185,7 +185,7 @@ export async function* uploadRecords(ctx: StageContext, records: AsyncIterable<R
     const same = outcome.sha256 === file.sha256
     const warnings = same ? before : [...before, changedWarning(file, outcome.sha256, outcome.kind === 'known')]
     const now: CheckedFile = same ? file : { ...file, sha256: outcome.sha256, key: `content/${outcome.sha256}`, readSize: outcome.readSize,
-      rec: { ...file.rec, sha256: outcome.sha256, readSize: outcome.readSize } }
+      rec: withFields(file.rec, { sha256: outcome.sha256, readSize: outcome.readSize }) }
     if (outcome.kind === 'known') {
       const known = knowledge.peek(outcome.sha256)
       const kept = known === undefined ? storeFromFile(now, warnings) : keepRetained(now, known, warnings)
@@ -285,7 +285,7 @@ export async function* uploadRecords(ctx: StageContext, records: AsyncIterable<R
   /** The output record of `file`; counts it under its action. */
   function described(file: CheckedFile, known: KnownVersion | null, upload: UploadAction): Rec {
     ctx.count(ACTION_COUNTERS[upload])
-    const out: Rec = { ...file.rec, key: file.key }
+    const out: Rec = withFields(file.rec, { key: file.key })
     if (known !== null) {
       out.versionId = known.versionId
       if (known.retainUntil !== null) out.retainUntil = known.retainUntil.toISOString()
