@@ -92,7 +92,7 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
     io.stderr.write(`s3-sysbackup archive: ${dryRun ? 'dry run' : 'run'} ${keyTimestamp(started)} of ${host}, retained until ${retainUntil.toISOString()}\n`)
     const stageArgs = {
       pick: [...common],
-      hash: [...common, ...stateArgs],
+      hash: [...common, ...stateArgs, '--from-manifest', '--host', host, ...storeArgs],
       upload: [...common, ...storeArgs, ...stateArgs, ...runArgs, ...dry],
       snap: [...common, ...storeArgs, ...runArgs, ...dry],
       manifest: [...common, ...storeArgs, ...runArgs, ...dry, '-'],

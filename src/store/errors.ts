@@ -52,6 +52,12 @@ export function storeErrorCode(err: unknown): string | undefined {
   return err instanceof StoreError || err instanceof StoreFatalError ? err.code : undefined
 }
 
+/** Whether a store error is a refusal of access (AccessDenied; `Forbidden` for a HEAD, whose 403 has no body). */
+export function isRefusal(err: unknown): boolean {
+  const code = storeErrorCode(err)
+  return code === 'AccessDenied' || code === 'Forbidden'
+}
+
 /** Collapses whitespace runs (newlines included) so a message stays on one line. */
 export function oneLine(text: string): string {
   return text.replace(/\s+/g, ' ').trim()

@@ -106,6 +106,15 @@ export class FilesCache {
     return { sha256: value.slice(0, 64), gzip: value.endsWith('1') }
   }
 
+  /**
+   * Takes an entry known from elsewhere (a manifest: see seedFromManifest)
+   * as if the previous run had saved it: lookup() finds it, and a hit
+   * carries it into this run's entries.
+   */
+  seed(key: string, content: CachedContent): void {
+    this.previous.set(key, `${content.sha256} ${content.gzip ? '1' : '0'}`)
+  }
+
   /** Records what this run read for `key`. */
   remember(key: string, content: CachedContent): void {
     this.current.set(key, `${content.sha256} ${content.gzip ? '1' : '0'}`)

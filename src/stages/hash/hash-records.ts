@@ -23,7 +23,7 @@ export const READ_CHUNK_BYTES = 1024 * 1024
 /** The trailer counters of this stage, all present (0) in every trailer. */
 export const HASH_COUNTERS = [
   'files', 'cacheHits', 'filesRead', 'bytesRead', 'unlockedReads', 'changed', 'changedDuringRead',
-  'notCached', 'vanished', 'notRegular', 'unreadable', 'cacheLoaded', 'cacheSaved',
+  'notCached', 'vanished', 'notRegular', 'unreadable', 'cacheLoaded', 'cacheSeeded', 'cacheSaved',
 ] as const
 
 export interface HashOptions {

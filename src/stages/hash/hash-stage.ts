@@ -4,7 +4,12 @@ import { UsageError } from '../../cli/errors.js'
 import type { StageContext, StageSpec } from '../../cli/stage.js'
 import { loadConfig } from '../../config/load-config.js'
 import type { Rec } from '../../protocol/records.js'
+import { resolveHost } from '../../config/host.js'
+import { openStore, STORE_OPTION } from '../../store/open-store.js'
+import type { Store } from '../../store/store.js'
 import { FILES_CACHE_NAME, FilesCache } from './files-cache.js'
+import { seedFromManifest, type ManifestSeed } from './manifest-seed.js'
+import { countRequests } from '../request-counters.js'
 import { errnoText, HASH_COUNTERS, hashRecords } from './hash-records.js'
 
 /**
@@ -23,6 +28,9 @@ const OPTIONS: OptionSpec[] = [
   { name: 'lock-timeout', type: 'number', arg: 'SECONDS', help: 'wait this long for a shared lock on each file (default: [content] lock_timeout)' },
   { name: 'jobs', alias: 'j', type: 'number', arg: 'N', help: `files read at once (default ${DEFAULT_JOBS})` },
   { name: 'no-cache', type: 'flag', help: 'read every file, ignoring cached hashes (a fresh cache is still written)' },
+  { name: 'from-manifest', type: 'flag', help: 'when there is no files cache, take the hashes of files unchanged since this host\'s newest manifest in the store (one LIST and one GET) instead of reading them' },
+  { name: 'host', type: 'string', arg: 'NAME', help: 'with --from-manifest: the host whose manifest to use (default: [archive] host, else the host name)' },
+  STORE_OPTION,
 ]
 
 /** Settings of one run, from the options and the configuration. */
@@ -31,6 +39,8 @@ export interface HashSettings {
   lockTimeoutMs: number
   jobs: number
   useCache: boolean
+  /** With --from-manifest: where to find this host's newest manifest. */
+  fromManifest?: { host: string, open: () => Promise<Store> }
 }
 
 export interface HashStageHooks {
@@ -55,12 +65,22 @@ export function makeHashStage(hooks: HashStageHooks = {}): StageSpec {
       }
       const lockTimeout = args.number('lock-timeout')
       if (lockTimeout !== undefined && lockTimeout < 0) throw new UsageError(`option --lock-timeout: ${lockTimeout} is negative`)
-      const config = loadConfig(args.string('config'), ctx.io.env).values
+      const loaded = loadConfig(args.string('config'), ctx.io.env)
+      const config = loaded.values
       const settings: HashSettings = {
         stateDir: resolve(args.string('state-dir') ?? config.state.dir),
         lockTimeoutMs: (lockTimeout ?? config.content.lock_timeout) * 1000,
         jobs: jobs ?? DEFAULT_JOBS,
         useCache: !args.flag('no-cache'),
+      }
+      if (args.flag('from-manifest')) {
+        const storeDir = args.string('store')
+        settings.fromManifest = {
+          host: resolveHost(args.string('host'), loaded),
+          open: () => openStore(loaded, { access: 'read', env: ctx.io.env, ...(storeDir !== undefined && { storeDir }) }),
+        }
+      } else if (args.has('host') || args.has('store')) {
+        throw new UsageError(`--${args.has('host') ? 'host' : 'store'} is for --from-manifest`)
       }
       return run(ctx, settings, hooks)
     },
@@ -89,6 +109,8 @@ async function* run(ctx: StageContext, settings: HashSettings, hooks: HashStageH
     yield ctx.problem('warning', loaded.problem, fields)
   }
 
+  if (settings.fromManifest && settings.useCache && cache.loadedEntries === 0) yield* seed(settings.fromManifest)
+
   const input = ctx.input()
   let finished = false
   try {
@@ -104,6 +126,29 @@ async function* run(ctx: StageContext, settings: HashSettings, hooks: HashStageH
     if (!finished) {
       const failure = await save(false)
       if (failure !== undefined) ctx.log(`warning: ${cacheFile}: ${failure.message}`)
+    }
+  }
+
+  /** Fills the empty cache from the host's newest manifest; a failure only costs reading the files. */
+  async function* seed(from: NonNullable<HashSettings['fromManifest']>): AsyncGenerator<Rec> {
+    let found: ManifestSeed
+    try {
+      const store = await from.open()
+      found = await seedFromManifest(cache, store, from.host)
+      // Its LIST and GET are counted with the other stages' requests (the archive's summary).
+      countRequests(ctx, store)
+    } catch (err) {
+      found = { kind: 'unusable', message: (err as Error).message }
+    }
+    switch (found.kind) {
+      case 'seeded':
+        ctx.count('cacheSeeded', found.entries)
+        return
+      case 'refused':
+        ctx.log(`manifests of ${from.host} cannot be read (${found.message}); every file is read`)
+        return
+      case 'unusable':
+        yield ctx.problem('warning', `${found.key === undefined ? 'no manifest' : `manifest ${found.key}`} to fill the files cache from (${found.message}); every file is read`)
     }
   }
 

@@ -1,9 +1,8 @@
-import { StoreFatalError } from '../../store/errors.js'
+import { isRefusal, StoreFatalError } from '../../store/errors.js'
 import { S3_PRICES } from '../../store/pricing.js'
 import type { Store } from '../../store/store.js'
 import { emptyIndexState, type ContentCacheData, type IndexState, type KnownVersion } from './content-cache.js'
 import { ContentSweep } from './content-sweep.js'
-import { isRefusal } from './manifest-knowledge.js'
 import { Limiter } from './limiter.js'
 import { PrefixSet, prefixOf } from './prefix-set.js'
 

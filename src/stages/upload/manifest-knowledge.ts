@@ -1,7 +1,7 @@
 import type { Readable } from 'node:stream'
 import { createGunzip } from 'node:zlib'
 import { RecordReader } from '../../protocol/read-records.js'
-import { StoreFatalError, storeErrorCode } from '../../store/errors.js'
+import { isRefusal, StoreFatalError } from '../../store/errors.js'
 import type { Store } from '../../store/store.js'
 import type { KnownVersion } from './content-cache.js'
 
@@ -53,12 +53,6 @@ export async function readManifestKnowledge(store: Store, host: string, now: Dat
     if (newest === undefined) throw err
     return { kind: 'unusable', key: newest.key, message: (err as Error).message }
   }
-}
-
-/** Whether a store error is a refusal of access (AccessDenied; `Forbidden` for a HEAD, whose 403 has no body). */
-export function isRefusal(err: unknown): boolean {
-  const code = storeErrorCode(err)
-  return code === 'AccessDenied' || code === 'Forbidden'
 }
 
 async function readVersions(key: string, body: Readable, now: Date): Promise<ManifestKnowledge> {
