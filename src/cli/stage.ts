@@ -181,12 +181,14 @@ export async function startStage(
   if (inProcess.signal.aborted) onAbort()
   else inProcess.signal.addEventListener('abort', onAbort, { once: true })
   async function* records(): AsyncGenerator<Rec> {
+    let ended = false
     try {
       yield* started.records
+      ended = true
     } finally {
       inProcess.signal.removeEventListener('abort', onAbort)
       // A consumer that stopped early: the stage stops too (as on EPIPE).
-      if (!controller.signal.aborted) controller.abort(new Error('output closed'))
+      if (!ended && !controller.signal.aborted) controller.abort(new Error('output closed'))
     }
   }
   return { records: records(), status: started.status }

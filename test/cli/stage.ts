@@ -1,6 +1,6 @@
 import t from 'tap'
 import { RecordError } from '../../src/protocol/read-records.js'
-import { runStage, type StageSpec } from '../../src/cli/stage.js'
+import { runStage, startStage, type StageRun, type StageSpec } from '../../src/cli/stage.js'
 import { ConfigError } from '../../src/cli/errors.js'
 import type { Rec } from '../../src/protocol/records.js'
 import { testIO, wrapStream } from '../helpers/io.js'
@@ -102,4 +102,59 @@ t.test('empty input is a protocol error', async (t) => {
   const io = testIO('')
   t.equal(await runStage(toy, [], io), 3)
   t.match(io.err(), 'sysbackup-toy: stdin:1: empty input: expected a header record')
+})
+
+// startStage: the same stage inside another command's process (the archive
+// wrapper's chain), reading records as objects.
+
+async function* objects(records: Rec[], wait?: Promise<void>): AsyncGenerator<Rec> {
+  for (const rec of records) {
+    if (wait && rec.type === 'trailer') await wait
+    yield rec
+  }
+}
+
+async function collect(run: StageRun | number): Promise<Rec[]> {
+  if (typeof run === 'number') throw new Error(`stage ended at once with ${run}`)
+  const out: Rec[] = []
+  for await (const rec of run.records) out.push(rec)
+  return out
+}
+
+t.test('in process: records in and out as objects, with the header, trailer and exit status of the executable', async (t) => {
+  const io = testIO()
+  const run = await startStage(toy, [], io, { input: objects(wrapStream('up', [{ type: 'item' }, { type: 'bad' }])), signal: new AbortController().signal })
+  const out = await collect(run)
+  t.match(out.map((r) => r.type), ['header', 'header', 'item', 'error', 'trailer', 'trailer'])
+  t.match(out[2], { type: 'item', seen: true })
+  t.match(out.at(-1), { type: 'trailer', producer: 'sysbackup-toy', ok: false, reason: '1 error(s)', counts: { items: 1, errors: 1 } })
+  t.equal((run as StageRun).status(), 1, 'exit status 1, as for the executable')
+  t.equal(io.out(), '', 'nothing written to stdout')
+})
+
+t.test('in process: a cut-off input is reported as for a pipe', async (t) => {
+  const io = testIO()
+  const run = await startStage(toy, [], io, { input: objects(wrapStream('up', [{ type: 'item' }]).slice(0, -1)), signal: new AbortController().signal })
+  const out = await collect(run)
+  t.match(out.at(-1), { type: 'trailer', ok: false, reason: /without the trailer of up: the stream was cut off/ })
+  t.equal((run as StageRun).status(), 1)
+})
+
+t.test('in process: aborting with a signal name stops the stage as that signal would', async (t) => {
+  const io = testIO()
+  const controller = new AbortController()
+  let release = () => {}
+  const held = new Promise<void>((resolve) => { release = resolve })
+  const run = await startStage(toy, [], io, { input: objects(wrapStream('up', [{ type: 'item' }]), held), signal: controller.signal })
+  const reading = collect(run)
+  setTimeout(() => { controller.abort('SIGTERM'); release() }, 20)
+  const out = await reading
+  t.match(out.at(-1), { type: 'trailer', producer: 'sysbackup-toy', ok: false, reason: 'interrupted by SIGTERM' })
+  t.equal((run as StageRun).status(), 130)
+})
+
+t.test('in process: usage errors end the stage before its header, with their status', async (t) => {
+  const io = testIO()
+  t.equal(await startStage(toy, ['--fail-config'], io, { signal: new AbortController().signal }), 2)
+  t.match(io.err(), /sysbackup-toy: .*unknown setting "x"/)
 })
