@@ -59,3 +59,23 @@ export async function* mapUnordered<T, R>(
     await Promise.allSettled(inFlight.values())
   }
 }
+
+/**
+ * `promise`, or a rejection with `signal`'s reason as soon as it aborts,
+ * whichever comes first. Unlike `Promise.race([promise, aborted])` with
+ * one long-lived `aborted` promise, nothing is left behind: each race there
+ * adds a reaction to `aborted` that holds the race's result until `aborted`
+ * settles, which is never in a run that is not interrupted (the upload
+ * stage held every output record that way: 300 MB at 100,000 files).
+ */
+export function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason)
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (value) => { signal.removeEventListener('abort', onAbort); resolve(value) },
+      (err: unknown) => { signal.removeEventListener('abort', onAbort); reject(err) },
+    )
+  })
+}

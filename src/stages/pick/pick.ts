@@ -1,5 +1,6 @@
 import type { StageContext } from '../../cli/stage.js'
 import type { Rec } from '../../protocol/records.js'
+import { unlessAborted } from '../../util/concurrency.js'
 import { errnoText } from '../../util/errno-text.js'
 import { attachAcls, DEFAULT_ACL_OPTIONS } from './attach-acls.js'
 import { OwnerNames } from './owner-names.js'
@@ -121,19 +122,16 @@ const ABORTED = Symbol('aborted')
 /** `chunks` as Buffers, ending as soon as `signal` aborts (standard input may never end by itself). */
 async function* untilAborted(chunks: AsyncIterable<Buffer | string>, signal: AbortSignal): AsyncGenerator<Buffer> {
   const source = chunks[Symbol.asyncIterator]()
-  let onAbort = () => {}
-  const aborted = new Promise<typeof ABORTED>((resolve) => {
-    onAbort = () => resolve(ABORTED)
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
   try {
     while (!signal.aborted) {
-      const result = await Promise.race([source.next(), aborted])
+      const result = await unlessAborted(source.next(), signal).catch((err: unknown): typeof ABORTED => {
+        if (signal.aborted) return ABORTED
+        throw err
+      })
       if (result === ABORTED || result.done) return
       yield typeof result.value === 'string' ? Buffer.from(result.value) : result.value
     }
   } finally {
-    signal.removeEventListener('abort', onAbort)
     void source.return?.()
   }
 }
