@@ -1,8 +1,15 @@
-import { Readable, Writable } from 'node:stream'
+import { PassThrough, Readable, Writable } from 'node:stream'
 import { startStage, type CommandIO, type StageSpec } from '../cli/stage.js'
 import type { Rec } from '../protocol/records.js'
 import type { InputSource } from '../stages/manifest/collect-inputs.js'
 import { spawnStage, terminate, type ArchivePipelineResult, type StageCommand, type StageExit } from './stage-pipeline.js'
+
+/**
+ * What the snapshot stage's records may fill before the snap process must
+ * wait for the manifest stage to read them: a pipe's worth. (A snapshot's
+ * bytes go to the store, not here: only its records come this way.)
+ */
+const SIDE_BUFFER_BYTES = 64 * 1024
 
 /** A stage run inside the wrapper's process, with its command-line arguments. */
 export interface InProcessStage {
@@ -65,7 +72,12 @@ export async function runArchiveInProcess(spec: InProcessPipelineSpec): Promise<
 
   let chainEnd: AsyncIterable<Rec> | undefined
   for (const stage of spec.chain) chainEnd = await start(stage, chainEnd)
-  const sideInput: InputSource = { name: spec.side.name, stream: side.child.stdout! }
+  // Read at once into a buffer of our own: when a child exits, Node resumes
+  // its stdout if nothing reads it yet, and what it wrote is lost. The snap
+  // stage often ends before the manifest stage starts reading (a store that
+  // takes a moment to open), and its records would be gone.
+  const sideOutput = side.child.stdout!.pipe(new PassThrough({ highWaterMark: SIDE_BUFFER_BYTES }))
+  const sideInput: InputSource = { name: spec.side.name, stream: sideOutput }
   const sink = await start({ spec: spec.sink.spec([sideInput]), args: spec.sink.args }, counted(chainEnd!, spec.onRecords))
 
   const sinkRecords: Rec[] = []
@@ -73,6 +85,7 @@ export async function runArchiveInProcess(spec: InProcessPipelineSpec): Promise<
   // A sink that failed before reading: close the chain (its generators' finally blocks run) and the side stage's pipe.
   await closeIterable(chainEnd!)
   side.child.stdout!.destroy()
+  sideOutput.destroy()
   const sideExit = await side.exit
   spec.signal.removeEventListener('abort', onAbort)
 

@@ -1,0 +1,74 @@
+import t from 'tap'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { runArchiveInProcess } from '../../src/archive/in-process-pipeline.js'
+import type { StageSpec } from '../../src/cli/stage.js'
+import { RecordReader } from '../../src/protocol/read-records.js'
+import type { Rec } from '../../src/protocol/records.js'
+import type { InputSource } from '../../src/stages/manifest/collect-inputs.js'
+import { testDir } from '../helpers/files.js'
+
+// runArchiveInProcess with toy stages in the chain and the sink, and the
+// real sysbackup-snap as the side process.
+
+/** A chain stage: three `note` records. */
+const source: StageSpec = {
+  name: 'toy-source',
+  synopsis: '',
+  summary: 'Three notes.',
+  options: [],
+  readsRecords: false,
+  async start() {
+    return (async function* () {
+      for (let n = 1; n <= 3; n++) yield { type: 'note', n }
+    })()
+  },
+}
+
+/** A sink that starts reading late (as the manifest stage does while its store opens), and passes on the types it read from each input. */
+function lateSink(moreInputs: InputSource[]): StageSpec {
+  return {
+    name: 'toy-sink',
+    synopsis: '',
+    summary: 'Reads late.',
+    options: [],
+    readsRecords: true,
+    async start(ctx) {
+      return (async function* () {
+        await sleep(1500)
+        const chain: string[] = []
+        for await (const rec of ctx.input()) chain.push(`${String(rec.type)}:${String(rec.producer ?? rec.n)}`)
+        yield { type: 'seen', input: 'chain', records: chain }
+        for (const input of moreInputs) {
+          const side: string[] = []
+          if ('stream' in input) for await (const rec of new RecordReader(input.stream, { source: input.name })) side.push(`${String(rec.type)}:${String(rec.producer)}`)
+          yield { type: 'seen', input: input.name, records: side }
+        }
+      })()
+    },
+  }
+}
+
+t.test('the side stage\'s records reach a sink that starts reading after the side process has exited', async (t) => {
+  const dir = testDir(t)
+  const config = join(dir, 'config')
+  mkdirSync(join(config, 'snapshots.d'), { recursive: true })
+  writeFileSync(join(config, 'conf'), `[s3]\nbucket = file:${join(dir, 'store')}\n`)
+  const progress: number[] = []
+  const result = await runArchiveInProcess({
+    chain: [{ spec: source, args: [] }],
+    side: { name: 'sysbackup-snap', args: ['--config', config, '--host', 'box1', '--run-time', '2026-11-26T10:00:00Z'] },
+    sink: { spec: lateSink, args: [] },
+    env: process.env,
+    stderr: process.stderr,
+    signal: new AbortController().signal,
+    onRecords: (n) => progress.push(n),
+  })
+  t.same(result.exits.map((e) => [e.name, e.status]), [['toy-source', 0], ['sysbackup-snap', 0], ['toy-sink', 0]])
+  const seen = result.sinkRecords.filter((r): r is Rec & { input: string, records: string[] } => r.type === 'seen')
+  t.same(seen[0]?.records, ['header:toy-source', 'note:1', 'note:2', 'note:3', 'trailer:toy-source'], 'the chain\'s records, as objects')
+  t.same(seen[1], { type: 'seen', input: 'sysbackup-snap', records: ['header:sysbackup-snap', 'trailer:sysbackup-snap'] },
+    'the snap process\'s header and trailer, though it had exited long before')
+  t.equal(progress.at(-1), 5, 'progress counted every record that reached the sink')
+})
