@@ -18,7 +18,10 @@ import { testIO, type TestIO } from '../../helpers/io.js'
 import { DAY, dirEntry, fileEntry, nested, readManifest, snapshotRecord, uploaded, versionKeys } from '../../helpers/manifest-inputs.js'
 import { LOCAL_STORE, motoStore, type FreshStore, type StoreKind } from '../../helpers/store-kinds.js'
 
-const RUN_TIME = new Date(Math.floor(Date.now() / 1000) * 1000)
+// A minute ago: the upstream stages' start times below (RUN_TIME + 1 s, + 5 s) must lie
+// before the manifest stage's own start, or the header's earliest start is its own
+// (a run within the second the file was loaded failed that way).
+const RUN_TIME = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000)
 const R = new Date(RUN_TIME.getTime() + 14 * DAY)
 const SLACK = new Date(R.getTime() + 7 * DAY)
 const STAMP = keyTimestamp(RUN_TIME)
