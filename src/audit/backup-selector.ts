@@ -1,7 +1,7 @@
 import { UsageError } from '../cli/errors.js'
 import { validHostName } from '../config/host.js'
 import type { ManifestChoice } from '../manifests/choose-manifest.js'
-import { MANIFEST_PREFIX, parseManifestKey } from '../manifests/manifest-key.js'
+import { MANIFEST_PREFIX, requireManifestKey } from '../manifests/manifest-key.js'
 import { parseTimeOption } from '../manifests/parse-time.js'
 
 /**
@@ -14,7 +14,7 @@ import { parseTimeOption } from '../manifests/parse-time.js'
  */
 export function parseBackupSelector(text: string, what: string): ManifestChoice {
   if (text.startsWith(MANIFEST_PREFIX)) {
-    if (parseManifestKey(text) === null) throw new UsageError(`${what} "${text}" is not a manifest key (manifests/HOST/YYYYMMDDTHHMMSSZ[.incomplete].ndjson.gz)`)
+    requireManifestKey(text, what)
     return { key: text }
   }
   const at = text.indexOf('@')

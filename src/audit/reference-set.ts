@@ -24,15 +24,8 @@ export interface Reference {
   references: number
 }
 
-/** What one entry of a manifest demands. */
-export interface Demand extends Referrer {
-  key: string
-  versionId: string
-  kind: 'content' | 'snapshot'
-  sha256?: string
-  requiredUntil: Date
-  requiredMode: LockMode
-}
+/** What one entry of a manifest demands: a Reference's demands, and the entry making them. */
+export type Demand = Referrer & Omit<Reference, 'referrer' | 'references'>
 
 /**
  * Every (key, version) the verified manifests reference, each once, so

@@ -6,7 +6,7 @@ import type { CommandIO } from '../cli/stage.js'
 import { checkHostOption, resolveHost } from '../config/host.js'
 import { chooseFrom } from '../manifests/choose-manifest.js'
 import { describeManifests, listManifests, type ManifestDetails, type ManifestListing } from '../manifests/list-manifests.js'
-import { parseManifestKey } from '../manifests/manifest-key.js'
+import { requireManifestKey } from '../manifests/manifest-key.js'
 import { parseTimeOption } from '../manifests/parse-time.js'
 import { formatRecord } from '../protocol/write-records.js'
 import { humanBytes } from '../restore/progress.js'
@@ -50,10 +50,10 @@ async function list(args: ParsedArgs, io: CommandIO, deps: ListCommandDeps): Pro
   const at = args.string('at') !== undefined ? parseTimeOption(args.string('at')!) : undefined
   const key = args.string('key')
   if (key !== undefined && (host !== undefined || at !== undefined)) throw new UsageError('--key names one manifest exactly: give it without --host and --at')
-  if (key !== undefined && parseManifestKey(key) === null) throw new UsageError(`option --key: "${key}" is not a manifest key (manifests/HOST/YYYYMMDDTHHMMSSZ[.incomplete].ndjson.gz)`)
+  const keyInfo = key !== undefined ? requireManifestKey(key, 'option --key:') : undefined
 
   const { store, config } = await openRestoreStore(args, io, deps)
-  const { manifests, strangers } = await listManifests(store, key !== undefined ? parseManifestKey(key)!.host : host)
+  const { manifests, strangers } = await listManifests(store, keyInfo?.host ?? host)
   if (strangers.length > 0) {
     io.stderr.write(`s3-sysbackup list: warning: ${strangers.length} object(s) under manifests/ are not manifest keys and are not listed (first: ${strangers[0]})\n`)
   }

@@ -8,7 +8,7 @@ import { ALL_DATA, parseDataSample, type DataSample } from '../audit/data-sample
 import { parseDuration } from '../audit/duration.js'
 import { FINDING_KINDS, formatFinding, type Finding } from '../audit/findings.js'
 import { verifyStore, type VerifyResult } from '../audit/verify-store.js'
-import { parseManifestKey } from '../manifests/manifest-key.js'
+import { requireManifestKey } from '../manifests/manifest-key.js'
 import { parseTimeOption } from '../manifests/parse-time.js'
 import { formatRecord } from '../protocol/write-records.js'
 import { humanBytes } from '../restore/progress.js'
@@ -68,7 +68,7 @@ async function verify(args: ParsedArgs, io: CommandIO, deps: VerifyCommandDeps):
   const key = args.string('key')
   const atText = args.string('at')
   if (key !== undefined && (hosts.length > 0 || atText !== undefined || args.flag('all'))) throw new UsageError('--key names one manifest exactly: give it without --host, --at and --all')
-  if (key !== undefined && parseManifestKey(key) === null) throw new UsageError(`option --key: "${key}" is not a manifest key (manifests/HOST/YYYYMMDDTHHMMSSZ[.incomplete].ndjson.gz)`)
+  if (key !== undefined) requireManifestKey(key, 'option --key:')
   const at = atText !== undefined ? parseTimeOption(atText) : undefined
   const maxAgeMs = args.string('max-age') !== undefined ? parseDuration(args.string('max-age')!, '--max-age') : undefined
   const readData = dataSampleFromArgs(args)

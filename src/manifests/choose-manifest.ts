@@ -2,7 +2,7 @@ import { UsageError } from '../cli/errors.js'
 import { checkHostOption } from '../config/host.js'
 import type { Store } from '../store/store.js'
 import { describeManifest, listManifests, type ManifestDetails, type ManifestListing } from './list-manifests.js'
-import { parseManifestKey } from './manifest-key.js'
+import { requireManifestKey } from './manifest-key.js'
 
 /** How a person names a backup: an exact key, or a host and a time. */
 export interface ManifestChoice {
@@ -41,8 +41,7 @@ export function chooseFrom(manifests: readonly ManifestListing[], choice: Manife
  */
 export async function findManifest(store: Store, choice: ManifestChoice, defaultHost: string): Promise<ManifestDetails> {
   if (choice.key !== undefined) {
-    const info = parseManifestKey(choice.key)
-    if (info === null) throw new UsageError(`option --key: "${choice.key}" is not a manifest key (manifests/HOST/YYYYMMDDTHHMMSSZ[.incomplete].ndjson.gz)`)
+    const info = requireManifestKey(choice.key, 'option --key:')
     const details = await describeManifest(store, { ...info, size: 0, lastModified: new Date(0) })
     if (details === null) throw new UsageError(`no manifest ${choice.key} in ${store.id}`)
     return details

@@ -48,6 +48,17 @@ export async function listManifests(store: Store, host?: string): Promise<Manife
   return { manifests, strangers }
 }
 
+/**
+ * The newest manifest of `host`, complete or not (of one second, the
+ * complete one), or undefined when it has none.
+ * Cost: one ListObjectsV2 per 1000 manifests of the host.
+ */
+export async function newestManifestOf(store: Store, host: string): Promise<ManifestListing | undefined> {
+  const { manifests } = await listManifests(store, host)
+  // Sorted oldest first, and of one second the complete one first.
+  return manifests.reduce<ManifestListing | undefined>((best, m) => best === undefined || m.runTime > best.runTime ? m : best, undefined)
+}
+
 /** By host, then run time; a complete manifest before an incomplete one of the same second. */
 export function compareListings(a: ManifestKeyInfo, b: ManifestKeyInfo): number {
   if (a.host !== b.host) return a.host < b.host ? -1 : 1

@@ -1,3 +1,4 @@
+import { UsageError } from '../cli/errors.js'
 import { keyTimestamp } from '../stages/run-identity.js'
 
 /**
@@ -31,6 +32,13 @@ export function parseManifestKey(key: string): ManifestKeyInfo | null {
   const runTime = dateOfStamp(m[2]!)
   if (runTime === null) return null
   return { key, host: m[1]!, stamp: m[2]!, runTime, complete: m[3] === undefined }
+}
+
+/** The parts of `key`, or a UsageError that starts with `label` (`option --key:`) and shows what a manifest key looks like. */
+export function requireManifestKey(key: string, label: string): ManifestKeyInfo {
+  const info = parseManifestKey(key)
+  if (info === null) throw new UsageError(`${label} "${key}" is not a manifest key (manifests/HOST/YYYYMMDDTHHMMSSZ[.incomplete].ndjson.gz)`)
+  return info
 }
 
 /** The prefix under which `host`'s manifests are (every host's when undefined). */

@@ -1,4 +1,4 @@
-import { listManifests } from '../../manifests/list-manifests.js'
+import { newestManifestOf } from '../../manifests/list-manifests.js'
 import { openManifest } from '../../manifests/read-manifest.js'
 import { isRefusal } from '../../store/errors.js'
 import type { Store } from '../../store/store.js'
@@ -38,10 +38,7 @@ const NANOSECONDS = /^\d+$/
 export async function seedFromManifest(cache: FilesCache, store: Store, host: string): Promise<ManifestSeed> {
   let key: string | undefined
   try {
-    const { manifests } = await listManifests(store, host)
-    // Oldest first; of one second, the complete one first: the newest is the latest time, complete preferred.
-    const newest = manifests.reduce<(typeof manifests)[number] | undefined>(
-      (best, m) => best === undefined || m.runTime > best.runTime ? m : best, undefined)
+    const newest = await newestManifestOf(store, host)
     if (newest === undefined) return { kind: 'seeded', key: null, entries: 0 }
     key = newest.key
     const cutoffNs = BigInt(newest.runTime.getTime()) * 1_000_000n - RACY_WINDOW_NS
