@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
-import { writeFileAtomic } from '../../util/atomic-file.js'
+import { checkedLines, writeChecksummedFile } from '../../util/checksummed-file.js'
 
 /** The cache's file name inside the state directory. */
 export const FILES_CACHE_NAME = 'files-cache'
@@ -44,7 +43,7 @@ export interface LoadedFilesCache {
  *     …
  *     end <entries> <sha256 of every byte above this line>
  *
- * The closing line makes a truncated or altered file detectable: such a
+ * (the framing of checksummed-file.ts). The closing line makes a truncated or altered file detectable: such a
  * file, or one in another format, is ignored as a whole, so a damaged cache
  * costs reading time but never yields a wrong hash.
  *
@@ -128,14 +127,17 @@ export class FilesCache {
    * throws the filesystem error when it cannot, leaving no temporary file.
    */
   async save(file: string, keepPrevious: boolean): Promise<number> {
-    const entries = keepPrevious ? new Map([...this.previous, ...this.current]) : this.current
-    const parts: string[] = [FILES_CACHE_FORMAT, '\n']
-    for (const [key, value] of entries) parts.push(key, ' ', value, '\n')
-    const body = Buffer.from(parts.join(''), 'latin1')
-    const closing = `end ${entries.size} ${createHash('sha256').update(body).digest('hex')}\n`
+    return writeChecksummedFile(file, `${FILES_CACHE_FORMAT}\n`, this.lines(keepPrevious))
+  }
 
-    await writeFileAtomic(file, Buffer.concat([body, Buffer.from(closing, 'latin1')]), { dirMode: 0o700, fileMode: 0o600 })
-    return entries.size
+  /** The entry lines to save: the previous run's first (with this run's value where it has one), then this run's others. */
+  private *lines(keepPrevious: boolean): Generator<string> {
+    if (keepPrevious) {
+      for (const [key, value] of this.previous) yield `${key} ${this.current.get(key) ?? value}\n`
+    }
+    for (const [key, value] of this.current) {
+      if (!keepPrevious || !this.previous.has(key)) yield `${key} ${value}\n`
+    }
   }
 }
 
@@ -153,17 +155,10 @@ function parse(data: Buffer): Map<string, string> | string {
   if (!text.startsWith(FILES_CACHE_FORMAT + '\n')) {
     return text.startsWith('sysbackup-hash files cache ') ? 'is in a format this version does not read' : 'is not a files cache'
   }
-  if (!text.endsWith('\n')) return 'is truncated'
-  const lastLineAt = text.lastIndexOf('\n', text.length - 2) + 1
-  const closing = /^end (\d+) ([0-9a-f]{64})\n$/.exec(text.slice(lastLineAt))
-  if (!closing) return 'is truncated'
-  const digest = createHash('sha256').update(data.subarray(0, lastLineAt)).digest('hex')
-  if (digest !== closing[2]) return 'is corrupted (checksum mismatch)'
-  const bodyStart = FILES_CACHE_FORMAT.length + 1
-  const lines = lastLineAt > bodyStart ? text.slice(bodyStart, lastLineAt - 1).split('\n') : []
-  if (lines.length !== Number(closing[1])) return 'is corrupted (wrong entry count)'
+  const checked = checkedLines(data, text, 1)
+  if (typeof checked === 'string') return checked
   const entries = new Map<string, string>()
-  for (const line of lines) {
+  for (const line of checked.entries) {
     if (!ENTRY_LINE.test(line)) return 'is corrupted (malformed entry)'
     entries.set(line.slice(0, -VALUE_LENGTH - 1), line.slice(-VALUE_LENGTH))
   }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
-import { writeFileAtomic } from '../../util/atomic-file.js'
+import { checkedLines, writeChecksummedFile } from '../../util/checksummed-file.js'
 import { PrefixSet, prefixHex, prefixOf } from './prefix-set.js'
 
 /** First line of a cache file: what it is, and the version of its format. */
@@ -121,31 +121,24 @@ export async function loadContentCache(file: string, storeId: string, now: Date)
  */
 export async function saveContentCache(file: string, storeId: string, data: ContentCacheData): Promise<number> {
   const s = data.state
-  const parts: string[] = [
-    CONTENT_CACHE_FORMAT, '\n',
-    'store ', asciiJson(storeId), '\n',
-    `index ${s.complete ? 1 : 0} ${s.sweptAt === null ? '-' : s.sweptAt.getTime()} ${s.shared ? 1 : 0} ${s.versions}\n`,
-  ]
-  let lines = 0
+  const head = `${CONTENT_CACHE_FORMAT}\nstore ${asciiJson(storeId)}\n`
+    + `index ${s.complete ? 1 : 0} ${s.sweptAt === null ? '-' : s.sweptAt.getTime()} ${s.shared ? 1 : 0} ${s.versions}\n`
   let entries = 0
-  for (const [sha, known] of data.versions) {
-    if (known.retainUntil === null || !SHA256.test(sha) || !VERSION_ID.test(known.versionId)) continue
-    parts.push('v ', sha, ' ', String(known.retainUntil.getTime()), ' ', known.versionId, '\n')
-    lines++
-    entries++
+  function* lines(): Generator<string> {
+    for (const [sha, known] of data.versions) {
+      // latin1 on disk: version ids are checked to be ASCII, so one byte per character.
+      if (known.retainUntil === null || !SHA256.test(sha) || !VERSION_ID.test(known.versionId)) continue
+      entries++
+      yield `v ${sha} ${known.retainUntil.getTime()} ${known.versionId}\n`
+    }
+    // Version entries put their prefix in the index when loaded: write only the others.
+    const withVersion = new Set<bigint>()
+    for (const [sha, known] of data.versions) if (known.retainUntil !== null) withVersion.add(prefixOf(sha))
+    for (const prefix of data.index.prefixes()) {
+      if (!withVersion.has(prefix)) yield `p ${prefixHex(prefix)}\n`
+    }
   }
-  // Version entries put their prefix in the index when loaded: write only the others.
-  const withVersion = new Set<bigint>()
-  for (const [sha, known] of data.versions) if (known.retainUntil !== null) withVersion.add(prefixOf(sha))
-  for (const prefix of data.index.prefixes()) {
-    if (withVersion.has(prefix)) continue
-    parts.push('p ', prefixHex(prefix), '\n')
-    lines++
-  }
-  // latin1: version ids are ASCII (checked above), so one byte per character.
-  const body = Buffer.from(parts.join(''), 'latin1')
-  const closing = `end ${lines} ${createHash('sha256').update(body).digest('hex')}\n`
-  await writeFileAtomic(file, Buffer.concat([body, Buffer.from(closing, 'latin1')]), { dirMode: 0o700, fileMode: 0o600 })
+  await writeChecksummedFile(file, head, lines())
   return entries
 }
 
@@ -165,13 +158,9 @@ function parse(data: Buffer, storeId: string, now: Date): LoadedContentCache | s
   if (!text.startsWith(CONTENT_CACHE_FORMAT + '\n')) {
     return text.startsWith('sysbackup-upload content versions ') ? 'is in a format this version does not read' : 'is not a content versions cache'
   }
-  if (!text.endsWith('\n')) return 'is truncated'
-  const lastLineAt = text.lastIndexOf('\n', text.length - 2) + 1
-  const closing = /^end (\d+) ([0-9a-f]{64})\n$/.exec(text.slice(lastLineAt))
-  if (!closing) return 'is truncated'
-  if (createHash('sha256').update(data.subarray(0, lastLineAt)).digest('hex') !== closing[2]) return 'is corrupted (checksum mismatch)'
-  const lines = text.slice(CONTENT_CACHE_FORMAT.length + 1, lastLineAt - 1).split('\n')
-  const storeLine = lines[0] ?? ''
+  const checked = checkedLines(data, text, 3)
+  if (typeof checked === 'string') return checked
+  const storeLine = checked.head[1] ?? ''
   let cachedId: unknown
   try {
     cachedId = storeLine.startsWith('store ') ? JSON.parse(storeLine.slice(6)) : undefined
@@ -180,15 +169,13 @@ function parse(data: Buffer, storeId: string, now: Date): LoadedContentCache | s
   }
   if (typeof cachedId !== 'string') return 'is corrupted (no store line)'
   if (cachedId !== storeId) return `belongs to another store (${cachedId})`
-  const index = INDEX_LINE.exec(lines[1] ?? '')
+  const index = INDEX_LINE.exec(checked.head[2] ?? '')
   if (!index) return 'is corrupted (no index line)'
-  const body = lines.slice(2)
-  if (body.length !== Number(closing[1])) return 'is corrupted (wrong entry count)'
 
   const versions = new Map<string, KnownVersion>()
   const prefixes: bigint[] = []
   let entries = 0
-  for (const line of body) {
+  for (const line of checked.entries) {
     const v = VERSION_LINE.exec(line)
     if (v) {
       entries++

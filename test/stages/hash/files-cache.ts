@@ -60,8 +60,12 @@ t.test('save keeps only this run\'s entries (hits and new reads) unless told to 
 
   const third = (await FilesCache.load(file)).cache
   third.remember(B.key, B)
+  third.remember(A.key, { sha256: 'd'.repeat(64), gzip: true }) // read again: changed
   t.equal(await third.save(file, true), 3, 'a cut-off run keeps what it did not reach')
-  t.equal((await FilesCache.load(file)).cache.loadedEntries, 3)
+  const fourth = (await FilesCache.load(file)).cache
+  t.equal(fourth.loadedEntries, 3)
+  t.same(fourth.lookup(A.key), { sha256: 'd'.repeat(64), gzip: true }, 'what this run read replaces what the previous run saved')
+  t.same(fourth.lookup(C.key), { sha256: C.sha256, gzip: false }, 'a previous entry this run did not reach is kept')
   t.same(readdirSync(dir), ['files-cache'], 'no temporary files left')
 })
 
