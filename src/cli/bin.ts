@@ -1,3 +1,5 @@
+// First: the heap's growth is set before the rest of the program loads (see heap-growth.ts).
+import './heap-growth.js'
 import { runCommand, type CommandSpec } from './command.js'
 import { processIO, runStage, type CommandIO, type StageSpec } from './stage.js'
 
