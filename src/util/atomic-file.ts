@@ -4,10 +4,10 @@ import { dirname } from 'node:path'
 
 /**
  * Replaces `file` with `data` (one buffer, or chunks written in turn, each
- * pulled once the previous one is written) atomically and durably: a temporary file in
- * the same directory, fsync'ed, renamed over the old one, then the
- * directory fsync'ed, so a crash leaves the old content or the new, never
- * a mix. Creates the directory (with `dirMode`) when missing. Throws the
+ * pulled once the previous one is written) atomically and durably: a
+ * temporary file in the same directory, fsync'ed, renamed over the old
+ * one, then the directory fsync'ed, so a crash leaves the old content or
+ * the new, never a mix. Creates the directory (with `dirMode`) when missing. Throws the
  * filesystem error when it cannot, leaving no temporary file behind.
  */
 export async function writeFileAtomic(file: string, data: Buffer | Iterable<Buffer>, modes: { dirMode: number, fileMode: number }): Promise<void> {

@@ -43,9 +43,10 @@ export interface LoadedFilesCache {
  *     …
  *     end <entries> <sha256 of every byte above this line>
  *
- * (the framing of checksummed-file.ts). The closing line makes a truncated or altered file detectable: such a
- * file, or one in another format, is ignored as a whole, so a damaged cache
- * costs reading time but never yields a wrong hash.
+ * (the framing of checksummed-file.ts). The closing line makes a truncated
+ * or altered file detectable: such a file, or one in another format, is
+ * ignored as a whole, so a damaged cache costs reading time but never
+ * yields a wrong hash.
  *
  * Lookups consult the entries loaded from the previous run; entries
  * remembered in this run are what save() writes, so files that disappeared
