@@ -4,9 +4,9 @@ import { join } from 'node:path'
 import { ROOT, runProcess } from '../helpers/bin.js'
 
 /**
- * Keeps about 40 MB live, then makes records that live long enough to be
- * promoted to the old generation and die there, as a stage's records do;
- * prints the peak of the used heap, in MB.
+ * Keeps about 50 MB live (200,000 strings), then makes records that live
+ * long enough to be promoted to the old generation and die there, as a
+ * stage's records do; prints the peak of the used heap, in MB.
  */
 const CHURN = `
 const kept = []
@@ -29,12 +29,13 @@ async function peakMB(t: Test, nodeArgs: string[]): Promise<number> {
 }
 
 t.test('every bin caps how far the heap outgrows what it keeps live', async (t) => {
-  // bin.js is what every bin file imports first.
+  // bin.js is what every bin file imports first. About 50 MB stay live: at
+  // 1.5 times that plus the young generation the heap peaks near 150 MB; at
+  // V8's own factor (up to 4) it went past 350 MB. A factor given to node
+  // itself (here 5) is kept, and the heap then peaks far above 250 MB.
   const binJs = join(ROOT, 'dist', 'cli', 'bin.js')
-  const plain = await peakMB(t, [])
   const asBin = await peakMB(t, ['--import', binJs])
-  t.ok(asBin < 0.6 * plain, `peak heap ${asBin} MB as a bin, ${plain} MB with V8's own growth`)
-  t.ok(asBin < 200, `peak heap ${asBin} MB for about 40 MB kept live`)
+  t.ok(asBin < 200, `peak heap ${asBin} MB as a bin, for about 50 MB kept live`)
   const told = await peakMB(t, ['--heap-growing-percent=400', '--import', binJs])
-  t.ok(told > 0.8 * plain, `a --heap-growing-percent given to node is kept (${told} MB)`)
+  t.ok(told > 250, `a --heap-growing-percent given to node is kept: peak heap ${told} MB`)
 })
