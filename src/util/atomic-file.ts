@@ -3,14 +3,14 @@ import { mkdir, open, rename, unlink } from 'node:fs/promises'
 import { dirname } from 'node:path'
 
 /**
- * Replaces `file` with `data` (one buffer, or chunks written in turn, each
- * pulled once the previous one is written) atomically and durably: a
- * temporary file in the same directory, fsync'ed, renamed over the old
- * one, then the directory fsync'ed, so a crash leaves the old content or
- * the new, never a mix. Creates the directory (with `dirMode`) when missing. Throws the
+ * Replaces `file` with `chunks`, written in turn (each pulled once the
+ * previous one is written), atomically and durably: a temporary file in
+ * the same directory, fsync'ed, renamed over the old one, then the
+ * directory fsync'ed, so a crash leaves the old content or the new, never
+ * a mix. Creates the directory (with `dirMode`) when missing. Throws the
  * filesystem error when it cannot, leaving no temporary file behind.
  */
-export async function writeFileAtomic(file: string, data: Buffer | Iterable<Buffer>, modes: { dirMode: number, fileMode: number }): Promise<void> {
+export async function writeFileAtomic(file: string, chunks: Iterable<Buffer>, modes: { dirMode: number, fileMode: number }): Promise<void> {
   const dir = dirname(file)
   await mkdir(dir, { recursive: true, mode: modes.dirMode })
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
@@ -18,7 +18,7 @@ export async function writeFileAtomic(file: string, data: Buffer | Iterable<Buff
   try {
     try {
       // writeFile writes all of a chunk (write may stop short), from where the last one ended.
-      for (const chunk of Buffer.isBuffer(data) ? [data] : data) await handle.writeFile(chunk)
+      for (const chunk of chunks) await handle.writeFile(chunk)
       await handle.sync()
     } finally {
       await handle.close()

@@ -115,7 +115,7 @@ export async function loadContentCache(file: string, storeId: string, now: Date)
 }
 
 /**
- * Writes `data` to `file` atomically (see writeFileAtomic); the directory
+ * Writes `data` to `file` atomically (see writeChecksummedFile); the directory
  * is made with mode 0700 and the file 0600. Returns the version entries
  * written. Throws the filesystem error when it cannot.
  */
