@@ -6,7 +6,7 @@ import { EXIT } from './exit-status.js'
 import { displayPath, encodePath, type FsPath } from '../protocol/path-codec.js'
 import { originOf, ProtocolError, RecordError, RecordReader } from '../protocol/read-records.js'
 import { PROTOCOL_VERSION, type HeaderRecord, type ProblemRecord, type Rec, type TrailerRecord } from '../protocol/records.js'
-import { writeRecords } from '../protocol/write-records.js'
+import { recordsWritten, writeRecords } from '../protocol/write-records.js'
 import { VERSION } from '../version.js'
 
 /** The standard streams and environment a command runs with; tests pass their own. */
@@ -35,6 +35,8 @@ export class StageContext {
   readonly signal: AbortSignal
   private reader: RecordReader | undefined
   private incompleteReason: string | undefined
+  /** Set by runStage, whose output is a stream; in-process, a record is taken when the stage resumes. */
+  private written: () => Promise<void> = async () => {}
 
   constructor(
     readonly name: string,
@@ -57,6 +59,22 @@ export class StageContext {
   /** The reader, if the stage opened one. */
   get openedInput(): RecordReader | undefined {
     return this.reader
+  }
+
+  /**
+   * Resolves once every record this stage has yielded so far has been
+   * written to its output, not merely queued: for a record that must be
+   * out before the stage's next side effect, so that a kill in between
+   * cannot lose it (sysbackup-snap's record of a stored snapshot, before
+   * the next snapshotter starts).
+   */
+  outputWritten(): Promise<void> {
+    return this.written()
+  }
+
+  /** Makes outputWritten() wait for `out` (runStage, which writes the records there). */
+  writesTo(out: Writable): void {
+    this.written = () => recordsWritten(out)
   }
 
   /** Adds n to a trailer counter. */
@@ -147,6 +165,7 @@ export async function runStage(spec: StageSpec, argv: string[], io: CommandIO, o
   const started = await openStage(spec, argv, io, controller, options)
   if (typeof started === 'number') return started
   const removeSignals = options.handleSignals ? installSignals(spec, started.ctx, io, started.interrupt) : () => {}
+  started.ctx.writesTo(io.stdout)
   try {
     await writeRecords(started.records, io.stdout)
   } catch (err) {

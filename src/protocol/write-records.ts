@@ -50,6 +50,23 @@ export async function* serializeRecords(records: AsyncIterable<Rec>, chunkBytes 
 const READY_TURNS = 64
 
 /**
+ * Resolves once every record a source has handed to serializeRecords, as
+ * it runs in writeRecords(…, out), has been accepted by `out` (for a pipe:
+ * is in the kernel, where a SIGKILL of this process cannot take it back).
+ * For the source to call before a side effect that must not come before
+ * the record it yielded last.
+ */
+export async function recordsWritten(out: Writable): Promise<void> {
+  // Waiting is what makes serializeRecords release the chunk it holds, and
+  // the pipeline hands that chunk to out.write() within microtask turns:
+  // a macrotask later it has.
+  await new Promise(setImmediate)
+  // Writes complete in order, so this empty one completes after that chunk.
+  // An error is not ours to report: writeRecords rejects with it.
+  await new Promise<void>((resolve) => out.write('', () => resolve()))
+}
+
+/**
  * Writes records to `out` with backpressure, resolving when all are
  * flushed. Rejects with the stream's error (EPIPE included).
  */

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { Writable } from 'node:stream'
-import { serializeRecords, writeRecords } from '../../src/protocol/write-records.js'
+import { recordsWritten, serializeRecords, writeRecords } from '../../src/protocol/write-records.js'
 import type { Rec } from '../../src/protocol/records.js'
 
 t.test('records become one JSON line each, in order', async (t) => {
@@ -57,4 +57,27 @@ t.test('a stalled consumer stops the producer (backpressure)', async (t) => {
   t.ok(produced < 20_000, `producer paused after ${produced} records of 1,000,000`)
   slow.destroy()
   await done.catch(() => {})
+})
+
+t.test('recordsWritten: resolves only once the records yielded so far have been accepted by the output', async (t) => {
+  // An output that takes 100 ms to accept each write, and notes what it has accepted.
+  const accepted: string[] = []
+  const out = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      setTimeout(() => {
+        if (chunk.length > 0) accepted.push(chunk.toString())
+        done()
+      }, 100)
+    },
+  })
+  const seen: string[][] = []
+  async function* source(): AsyncGenerator<Rec> {
+    for (const name of ['first', 'second']) {
+      yield { type: 'x', name }
+      await recordsWritten(out)
+      seen.push([...accepted])
+    }
+  }
+  await writeRecords(source(), out)
+  t.same(seen, [['{"type":"x","name":"first"}\n'], ['{"type":"x","name":"first"}\n', '{"type":"x","name":"second"}\n']])
 })

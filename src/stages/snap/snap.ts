@@ -14,6 +14,9 @@ export const SNAP_COUNTERS = ['snapshotters', 'snapshots', 'failed', 'bytes'] as
  * are database dumps and the like, which compete for the same disks and
  * CPU, so running them together would slow each down and make their
  * snapshots less consistent; and memory stays bounded by one upload.
+ * Each one's records are written out before the next one starts, so a
+ * stored snapshot is listed even when this stage is killed (SIGKILL)
+ * while a later snapshotter runs.
  *
  * The trailer gets `req.<Api>` counters of the store's requests.
  */
@@ -24,6 +27,7 @@ export async function* snap(ctx: StageContext, programs: Program[], settings: Sn
       if (ctx.signal.aborted) return
       ctx.count('snapshotters')
       yield* await takeSnapshot(ctx, program, settings)
+      await ctx.outputWritten()
     }
     // The snapshots are durable before this stage says it is done (a local store batches it).
     await settings.store.makeDurable?.()

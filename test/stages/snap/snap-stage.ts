@@ -4,7 +4,8 @@
  */
 import t, { type Test } from 'tap'
 import { createHash } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { Writable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { join } from 'node:path'
 import { runStage } from '../../../src/cli/stage.js'
@@ -13,7 +14,7 @@ import { MIN_PART_SIZE } from '../../../src/store/parts.js'
 import type { Store } from '../../../src/store/store.js'
 import { keyTimestamp } from '../../../src/stages/run-identity.js'
 import { makeSnapStage } from '../../../src/stages/snap/snap-stage.js'
-import { testIO, type TestIO } from '../../helpers/io.js'
+import { parseRecords, testIO, type TestIO } from '../../helpers/io.js'
 import { LOCAL_STORE, motoStore, type FreshStore, type StoreKind } from '../../helpers/store-kinds.js'
 
 const DAY = 86_400_000
@@ -232,6 +233,30 @@ for (const kind of kinds) {
     })
   })
 }
+
+t.test('a snapshot record is written out before the next snapshotter starts (a kill in between cannot lose it)', async (t) => {
+  const s = await LOCAL_STORE.fresh(t)
+  // stdout that takes 200 ms to accept each write and only then has it in a file.
+  const written = join(s.configDir, 'stdout.ndjson')
+  writeFileSync(written, '')
+  const io = testIO('')
+  io.stdout = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      setTimeout(() => {
+        appendFileSync(written, chunk)
+        done()
+      }, 200)
+    },
+  })
+  const seen = join(s.configDir, 'seen')
+  snapshotters(s.configDir, {
+    '10-first': 'echo one >&$1',
+    '20-second': `grep -c '"name":"10-first"' ${written} > ${seen}; echo two >&$1`,
+  })
+  t.equal(await runStage(stage, ['--config', s.configDir, ...RUN_ARGS], io), 0, io.err())
+  t.equal(readFileSync(seen, 'utf8'), '1\n', 'the first snapshot record was out when the second snapshotter started')
+  t.same(parseRecords(readFileSync(written, 'utf8')).filter((r) => r.type === 'snapshot').map((r) => r.name), ['10-first', '20-second'])
+})
 
 t.test('no snapshots.d: nothing to do, and the store is not even opened', async (t) => {
   const s = await LOCAL_STORE.fresh(t)
