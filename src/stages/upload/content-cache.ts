@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { checkedLines, writeChecksummedFile } from '../../util/checksummed-file.js'
+import { SharedDates } from '../../util/shared-dates.js'
 import { PrefixSet, prefixHex, prefixOf } from './prefix-set.js'
 
 /** First line of a cache file: what it is, and the version of its format. */
@@ -173,13 +174,14 @@ function parse(data: Buffer, storeId: string, now: Date): LoadedContentCache | s
   if (!index) return 'is corrupted (no index line)'
 
   const versions = new Map<string, KnownVersion>()
+  const dates = new SharedDates()
   const prefixes: bigint[] = []
   let entries = 0
   for (const line of checked.entries) {
     const v = VERSION_LINE.exec(line)
     if (v) {
       entries++
-      const retainUntil = new Date(Number(v[2]))
+      const retainUntil = dates.of(Number(v[2]))
       prefixes.push(prefixOf(v[1]!))
       // Only a version still locked is sure to exist: after its date it may have been deleted.
       if (retainUntil.getTime() > now.getTime()) versions.set(v[1]!, { versionId: v[3]!, retainUntil })

@@ -3,6 +3,7 @@ import { createGunzip } from 'node:zlib'
 import { RecordReader } from '../../protocol/read-records.js'
 import { isRefusal, StoreFatalError } from '../../store/errors.js'
 import type { Store } from '../../store/store.js'
+import { SharedDates } from '../../util/shared-dates.js'
 import type { KnownVersion } from './content-cache.js'
 
 /** `manifests/<host>/<timestamp>.ndjson.gz` or `….incomplete.ndjson.gz` (sysbackup-manifest(1)). */
@@ -60,6 +61,7 @@ async function readVersions(key: string, body: Readable, now: Date): Promise<Man
   body.on('error', (err) => gunzip.destroy(err))
   body.pipe(gunzip)
   const versions = new Map<string, KnownVersion>()
+  const dates = new SharedDates()
   let entries = 0
   try {
     for await (const rec of new RecordReader(gunzip, { source: key })) {
@@ -67,7 +69,7 @@ async function readVersions(key: string, body: Readable, now: Date): Promise<Man
       const { sha256, key: contentKey, versionId, retainUntil } = rec
       if (typeof sha256 !== 'string' || !SHA256.test(sha256) || contentKey !== `content/${sha256}`) continue
       if (typeof versionId !== 'string' || versionId === '' || typeof retainUntil !== 'string') continue
-      const until = new Date(retainUntil)
+      const until = dates.of(Date.parse(retainUntil))
       if (!(until.getTime() > now.getTime())) continue
       entries++
       const known = versions.get(sha256)

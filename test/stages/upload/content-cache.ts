@@ -101,3 +101,15 @@ t.test('prefix sets: membership by the first 64 bits, additions, merging', async
   const sorted = other.prefixes()
   t.ok(sorted.every((v, i) => i === 0 || sorted[i - 1]! < v), 'ascending')
 })
+
+t.test('versions with the same retention share one Date (a Date costs as much heap as the rest of an entry)', async (t) => {
+  const file = contentCacheFile(t.testdir(), STORE)
+  const data = sample()
+  data.versions.set(sha('c'), { versionId: 'v-c', retainUntil: days(10) })
+  await saveContentCache(file, STORE, data)
+  const versions = (await loadContentCache(file, STORE, NOW)).data!.versions
+  const a = versions.get(sha('a'))!.retainUntil
+  t.same(a, days(10))
+  t.equal(versions.get(sha('c'))!.retainUntil, a, 'the same Date object')
+  t.not(versions.get(sha('b'))!.retainUntil, a, 'another time, another Date')
+})
