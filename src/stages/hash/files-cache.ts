@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises'
 import { checkedLines, writeChecksummedFile } from '../../util/checksummed-file.js'
+import { LineTable } from '../../util/line-table.js'
 
 /** The cache's file name inside the state directory. */
 export const FILES_CACHE_NAME = 'files-cache'
@@ -48,18 +49,28 @@ export interface LoadedFilesCache {
  * ignored as a whole, so a damaged cache costs reading time but never
  * yields a wrong hash.
  *
- * Lookups consult the entries loaded from the previous run; entries
- * remembered in this run are what save() writes, so files that disappeared
- * drop out of the cache.
+ * Lookups consult the entries loaded from the previous run (kept as the
+ * file's bytes in a LineTable: at 100,000 entries a Map of strings took
+ * about 25 MB of heap more) or, on a first run, those seeded from a
+ * manifest; the entries this run found or read are what save() writes, so
+ * files that disappeared drop out of the cache.
  */
 export class FilesCache {
-  /** Value strings are `<sha256> <0|1>`, kept as in the file. */
+  /** Entries this run read (value strings are `<sha256> <0|1>`, as in the file), and seeded entries it found. */
   private readonly current = new Map<string, string>()
+  /** Per loaded line: 1 once this run has looked its key up. */
+  private readonly hits: Uint8Array
 
-  private constructor(private readonly previous: Map<string, string>) {}
+  private constructor(
+    private readonly loaded: LineTable | null,
+    /** Entries known from a manifest (see seed). */
+    private readonly seeded = new Map<string, string>(),
+  ) {
+    this.hits = new Uint8Array(loaded?.lineCount ?? 0)
+  }
 
   static empty(): FilesCache {
-    return new FilesCache(new Map())
+    return new FilesCache(null)
   }
 
   /**
@@ -85,14 +96,19 @@ export class FilesCache {
     return { cache: new FilesCache(parsed) }
   }
 
-  /** Entries loaded from the previous run. */
+  /** Entries loaded from the previous run (or seeded). */
   get loadedEntries(): number {
-    return this.previous.size
+    return (this.loaded?.size ?? 0) + this.seeded.size
   }
 
-  /** Entries this run will save. */
+  /** Entries this run will save (without `keepPrevious`). */
   get currentEntries(): number {
-    return this.current.size
+    let count = this.current.size
+    if (this.loaded !== null) {
+      for (const i of this.loaded.indexes()) if (this.hits[i] === 1) count++
+      for (const key of this.current.keys()) if (this.hitIndex(key) >= 0) count--
+    }
+    return count
   }
 
   /**
@@ -100,7 +116,13 @@ export class FilesCache {
    * run's entries, since the file still exists.
    */
   lookup(key: string): CachedContent | undefined {
-    const value = this.previous.get(key)
+    const i = this.loaded?.find(key) ?? -1
+    if (i >= 0) {
+      this.hits[i] = 1
+      // The line ends in `<sha256> <0|1>`.
+      return { sha256: this.loaded!.text(i, -VALUE_LENGTH, -2), gzip: this.loaded!.text(i, -1, 0) === '1' }
+    }
+    const value = this.seeded.get(key)
     if (value === undefined) return undefined
     this.current.set(key, value)
     return { sha256: value.slice(0, 64), gzip: value.endsWith('1') }
@@ -108,16 +130,16 @@ export class FilesCache {
 
   /**
    * Takes an entry known from elsewhere (a manifest: see seedFromManifest)
-   * as if the previous run had saved it: lookup() finds it, and a hit
-   * carries it into this run's entries.
+   * as if the previous run had saved it: lookup() finds it (after the
+   * loaded entries), and a hit carries it into this run's entries.
    */
   seed(key: string, content: CachedContent): void {
-    this.previous.set(key, `${content.sha256} ${content.gzip ? '1' : '0'}`)
+    this.seeded.set(key, valueOf(content))
   }
 
   /** Records what this run read for `key`. */
   remember(key: string, content: CachedContent): void {
-    this.current.set(key, `${content.sha256} ${content.gzip ? '1' : '0'}`)
+    this.current.set(key, valueOf(content))
   }
 
   /**
@@ -131,15 +153,35 @@ export class FilesCache {
     return writeChecksummedFile(file, `${FILES_CACHE_FORMAT}\n`, this.lines(keepPrevious))
   }
 
-  /** The entry lines to save: the previous run's first (with this run's value where it has one), then this run's others. */
+  /**
+   * The entry lines to save: the loaded ones this run found (all of them
+   * when `keepPrevious`, and the seeded ones too) unless this run read
+   * their key again, then the ones this run read.
+   */
   private *lines(keepPrevious: boolean): Generator<string> {
+    if (this.loaded !== null) {
+      const table = this.loaded
+      for (const i of table.indexes()) {
+        if (!keepPrevious && this.hits[i] !== 1) continue
+        if (this.current.size > 0 && this.current.has(table.key(i))) continue
+        yield `${table.line(i)}\n`
+      }
+    }
     if (keepPrevious) {
-      for (const [key, value] of this.previous) yield `${key} ${this.current.get(key) ?? value}\n`
+      for (const [key, value] of this.seeded) if (!this.current.has(key)) yield `${key} ${value}\n`
     }
-    for (const [key, value] of this.current) {
-      if (!keepPrevious || !this.previous.has(key)) yield `${key} ${value}\n`
-    }
+    for (const [key, value] of this.current) yield `${key} ${value}\n`
   }
+
+  /** The loaded line of `key` when this run looked it up, else -1. */
+  private hitIndex(key: string): number {
+    const i = this.loaded?.find(key) ?? -1
+    return i >= 0 && this.hits[i] === 1 ? i : -1
+  }
+}
+
+function valueOf(content: CachedContent): string {
+  return `${content.sha256} ${content.gzip ? '1' : '0'}`
 }
 
 function unusable(reason: string, code?: string): LoadedFilesCache {
@@ -149,7 +191,7 @@ function unusable(reason: string, code?: string): LoadedFilesCache {
 }
 
 /** The entries of a cache file, or why it is unusable. */
-function parse(data: Buffer): Map<string, string> | string {
+function parse(data: Buffer): LineTable | string {
   // latin1 decodes each byte to one character: a valid file is ASCII, and
   // anything else still maps 1:1, so offsets below are byte offsets.
   const text = data.toString('latin1')
@@ -158,10 +200,13 @@ function parse(data: Buffer): Map<string, string> | string {
   }
   const checked = checkedLines(data, text, 1)
   if (typeof checked === 'string') return checked
-  const entries = new Map<string, string>()
+  const starts: number[] = []
+  let at = FILES_CACHE_FORMAT.length + 1
   for (const line of checked.entries) {
     if (!ENTRY_LINE.test(line)) return 'is corrupted (malformed entry)'
-    entries.set(line.slice(0, -VALUE_LENGTH - 1), line.slice(-VALUE_LENGTH))
+    starts.push(at)
+    at += line.length + 1
   }
-  return entries
+  // The key is the line up to the space before its value.
+  return new LineTable(data, starts, at, (length) => [0, length - VALUE_LENGTH - 1])
 }
