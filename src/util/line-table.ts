@@ -12,8 +12,10 @@
  * in a Map of its own beside the table.
  */
 export class LineTable {
-  /** Where each line starts in `data`; starts[size] is where the last one ends (after its `\n`). */
+  /** Where each line starts in `data`. */
   private readonly starts: Int32Array
+  /** Where each line ends in `data` (at its `\n`). */
+  private readonly ends: Int32Array
   /** Open-addressing hash table of line indexes + 1 (0: empty); its length is a power of two. */
   private readonly slots: Int32Array
   /** Lines whose key a later line repeats: not found, and not iterated (the last one wins, as in a Map). */
@@ -21,17 +23,19 @@ export class LineTable {
   private distinct = 0
 
   /**
-   * `data` holds the lines (each ending in `\n`) from `lineStarts[0]` on;
-   * `keyOf` says where a line's key is: `[from, to)` in characters from the
-   * line's start, given the line's length without its `\n`.
+   * Line `i` of the table is `data` from `lineStarts[i]` to `lineEnds[i]`
+   * (without its `\n`); the lines need not be adjacent. `keyOf` says where
+   * a line's key is: `[from, to)` in characters from the line's start,
+   * given the line's length.
    */
   constructor(
     private readonly data: Buffer,
-    lineStarts: number[],
-    end: number,
+    lineStarts: readonly number[],
+    lineEnds: readonly number[],
     private readonly keyOf: (lineLength: number) => readonly [number, number],
   ) {
-    this.starts = Int32Array.from([...lineStarts, end])
+    this.starts = Int32Array.from(lineStarts)
+    this.ends = Int32Array.from(lineEnds)
     this.superseded = new Uint8Array(lineStarts.length)
     let capacity = 16
     while (capacity < lineStarts.length * 2) capacity *= 2
@@ -66,7 +70,7 @@ export class LineTable {
 
   /** Line `i` without its `\n`. */
   line(i: number): string {
-    return this.data.toString('latin1', this.starts[i]!, this.starts[i + 1]! - 1)
+    return this.data.toString('latin1', this.starts[i]!, this.ends[i]!)
   }
 
   /** The key of line `i`. */
@@ -78,13 +82,13 @@ export class LineTable {
   /** Characters `[from, to)` of line `i`; a negative `from`, and a `to` of 0 or less, count from the end of the line (before its `\n`). */
   text(i: number, from: number, to: number): string {
     const start = this.starts[i]!
-    const end = this.starts[i + 1]! - 1
+    const end = this.ends[i]!
     return this.data.toString('latin1', from < 0 ? end + from : start + from, to <= 0 ? end + to : start + to)
   }
 
   private keyRange(i: number): [number, number] {
     const start = this.starts[i]!
-    const [from, to] = this.keyOf(this.starts[i + 1]! - 1 - start)
+    const [from, to] = this.keyOf(this.ends[i]! - start)
     return [start + from, start + to]
   }
 

@@ -6,12 +6,14 @@ function table(lines: string[]): LineTable {
   const head = 'head line\n'
   const data = Buffer.from(head + lines.map((l) => l + '\n').join(''), 'latin1')
   const starts: number[] = []
+  const ends: number[] = []
   let at = head.length
   for (const line of lines) {
     starts.push(at)
+    ends.push(at + line.length)
     at += line.length + 1
   }
-  return new LineTable(data, starts, at, (length) => [0, length - 4])
+  return new LineTable(data, starts, ends, (length) => [0, length - 4])
 }
 
 t.test('finds a line by its key; reads its key, its text, parts of it', async (t) => {
@@ -49,6 +51,16 @@ t.test('a repeated key: the last line wins, as in a Map, and the earlier one is 
   t.equal(tab.lineCount, 3)
   t.equal(tab.find('k'), 2)
   t.same([...tab.indexes()], [1, 2])
+})
+
+t.test('lines need not be adjacent: a table of some of the lines', async (t) => {
+  const data = Buffer.from('skip 000\nkeep 001\nskip2 002\nkept 003\n', 'latin1')
+  const tab = new LineTable(data, [9, 28], [17, 36], (length) => [0, length - 4])
+  t.equal(tab.find('keep'), 0)
+  t.equal(tab.find('kept'), 1)
+  t.equal(tab.find('skip'), -1)
+  t.equal(tab.line(1), 'kept 003')
+  t.equal(tab.text(0, -3, 0), '001')
 })
 
 t.test('an empty table finds nothing', async (t) => {

@@ -201,12 +201,14 @@ function parse(data: Buffer): LineTable | string {
   const checked = checkedLines(data, text, 1)
   if (typeof checked === 'string') return checked
   const starts: number[] = []
+  const ends: number[] = []
   let at = FILES_CACHE_FORMAT.length + 1
   for (const line of checked.entries) {
     if (!ENTRY_LINE.test(line)) return 'is corrupted (malformed entry)'
     starts.push(at)
+    ends.push(at + line.length)
     at += line.length + 1
   }
   // The key is the line up to the space before its value.
-  return new LineTable(data, starts, at, (length) => [0, length - VALUE_LENGTH - 1])
+  return new LineTable(data, starts, ends, (length) => [0, length - VALUE_LENGTH - 1])
 }

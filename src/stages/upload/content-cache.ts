@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { checkedLines, writeChecksummedFile } from '../../util/checksummed-file.js'
-import { SharedDates } from '../../util/shared-dates.js'
+import { LineTable } from '../../util/line-table.js'
+import { VersionMap } from './version-map.js'
 import { PrefixSet, prefixHex, prefixOf } from './prefix-set.js'
 
 /** First line of a cache file: what it is, and the version of its format. */
@@ -52,8 +53,8 @@ export interface IndexState {
 
 /** The knowledge a run starts from and saves. */
 export interface ContentCacheData {
-  /** Versions known with their retention; on load only those still retained now. */
-  versions: Map<string, KnownVersion>
+  /** Versions known with their retention; on load only those still retained now (a VersionMap). */
+  versions: ReadonlyMap<string, KnownVersion>
   /** Content known to exist (or to have existed), as 64-bit prefixes. */
   index: PrefixSet
   state: IndexState
@@ -173,24 +174,33 @@ function parse(data: Buffer, storeId: string, now: Date): LoadedContentCache | s
   const index = INDEX_LINE.exec(checked.head[2] ?? '')
   if (!index) return 'is corrupted (no index line)'
 
-  const versions = new Map<string, KnownVersion>()
-  const dates = new SharedDates()
+  // Version lines still retained are read in place (a VersionMap over the
+  // file's bytes); every line's prefix goes into the index.
+  const starts: number[] = []
+  const ends: number[] = []
+  let at = checked.head.reduce((sum, line) => sum + line.length + 1, 0)
   const prefixes: bigint[] = []
   let entries = 0
   for (const line of checked.entries) {
+    const lineAt = at
+    at += line.length + 1
     const v = VERSION_LINE.exec(line)
     if (v) {
       entries++
-      const retainUntil = dates.of(Number(v[2]))
       prefixes.push(prefixOf(v[1]!))
       // Only a version still locked is sure to exist: after its date it may have been deleted.
-      if (retainUntil.getTime() > now.getTime()) versions.set(v[1]!, { versionId: v[3]!, retainUntil })
+      if (Number(v[2]) > now.getTime()) {
+        starts.push(lineAt)
+        ends.push(lineAt + line.length)
+      }
       continue
     }
     const p = PREFIX_LINE.exec(line)
     if (!p) return 'is corrupted (malformed entry)'
     prefixes.push(BigInt(`0x${p[1]!}`))
   }
+  // The key of a version line is its hash: `v <sha256> …`.
+  const versions = new VersionMap(new LineTable(data, starts, ends, () => [2, 66]))
   return {
     entries,
     data: {

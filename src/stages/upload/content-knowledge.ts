@@ -5,6 +5,7 @@ import { emptyIndexState, type ContentCacheData, type IndexState, type KnownVers
 import { ContentSweep } from './content-sweep.js'
 import { Limiter } from './limiter.js'
 import { PrefixSet, prefixOf } from './prefix-set.js'
+import { FilteredVersions, VersionMap } from './version-map.js'
 
 /**
  * How long a complete index of a store that only this host writes to is
@@ -88,12 +89,11 @@ interface Waiting {
  */
 export class ContentKnowledge {
   readonly counts: KnowledgeCounts = { heads: 0, swept: 0 }
-  private readonly versions: Map<string, KnownVersion>
+  /** Known versions, and the hashes this run looked up or learned (the version entries worth saving). */
+  private readonly versions: VersionMap
   /** Loaded index plus everything this run learned exists. */
   private readonly index: PrefixSet
   private readonly state: IndexState
-  /** Hashes this run looked up or learned: the version entries worth saving. */
-  private readonly used = new Set<string>()
   private readonly lookups = new Map<string, Promise<KnownVersion | null>>()
   private readonly heads: Limiter
   private sweep: ContentSweep | undefined
@@ -109,7 +109,7 @@ export class ContentKnowledge {
   private failure: { reason: unknown } | undefined
 
   constructor(start: ContentCacheData | null, private readonly opts: KnowledgeOptions) {
-    this.versions = start?.versions ?? new Map()
+    this.versions = start?.versions instanceof VersionMap ? start.versions : VersionMap.of(start?.versions ?? [])
     this.index = start?.index ?? PrefixSet.empty()
     this.state = start ? { ...start.state } : emptyIndexState()
     for (const sha of this.versions.keys()) this.index.add(sha)
@@ -137,7 +137,7 @@ export class ContentKnowledge {
    * wait for a sweep decision; see the class comment.
    */
   lookup(sha256: string): Promise<KnownVersion | null> {
-    this.used.add(sha256)
+    this.versions.markUsed(sha256)
     const known = this.versions.get(sha256)
     if (known !== undefined) return Promise.resolve(known)
     let answer = this.lookups.get(sha256)
@@ -152,7 +152,7 @@ export class ContentKnowledge {
 
   /** Records a version this run stored, extended, or otherwise learned. */
   learn(sha256: string, known: KnownVersion, stored = false): void {
-    this.used.add(sha256)
+    this.versions.markUsed(sha256)
     this.lookups.delete(sha256)
     this.remember(sha256, known)
     if (stored) this.state.versions++
@@ -198,10 +198,8 @@ export class ContentKnowledge {
       this.sweep.close().catch(() => {})
       this.index.addAll(this.sweep.present)
     }
-    const versions = new Map<string, KnownVersion>()
-    for (const [sha, known] of this.versions) {
-      if (known.retainUntil !== null && (keepAll || this.used.has(sha))) versions.set(sha, known)
-    }
+    const all = this.versions
+    const versions = new FilteredVersions(all, (sha, known) => known.retainUntil !== null && (keepAll || all.isUsed(sha)))
     return { versions, index: this.index, state: { ...this.state } }
   }
 

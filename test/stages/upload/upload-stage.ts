@@ -276,6 +276,22 @@ for (const kind of ['local', 's3'] as const) {
       t.same(next.req, {}, 'and not again the next day')
     })
 
+    t.test('many records with one content, later ones after the first is done: stored once, extended once, reused by the rest', async (t) => {
+      const names = Array.from({ length: 150 }, (_, i) => `copy-${i}`)
+      const s = await setup(t, Object.fromEntries(names.map((n) => [n, 'the same bytes'])))
+      const input = await hashed(s.dir, names.map(s.path))
+      const first = await upload(s.b, ['--state-dir', s.state, '--run-time', iso(0)], input)
+      t.match(first.counts, { files: 150, stored: 1, reused: 149, extended: 0 })
+      t.same(contentRequests(first.req), { HeadObject: 1, PutObject: 1 })
+      const due = await upload(s.b, ['--state-dir', s.state, '--run-time', iso(8)], input)
+      t.match(due.counts, { files: 150, stored: 0, reused: 149, extended: 1 })
+      t.same(contentRequests(due.req), { PutObjectRetention: 1 })
+      t.same(new Set(due.files.map((f) => `${f.versionId} ${f.retainUntil}`)), new Set([`${first.files[0]!.versionId} ${iso(29)}`]), 'one version, one retention for all')
+      const next = await upload(s.b, ['--state-dir', s.state, '--run-time', iso(9)], input)
+      t.match(next.counts, { files: 150, reused: 150 })
+      t.same(next.req, {})
+    })
+
     t.test('never shortens: content retained beyond R + slack is reused without a request', async (t) => {
       const s = await setup(t, { f: 'long-lived' })
       const input = await hashed(s.dir, [s.path('f')])

@@ -1,0 +1,166 @@
+import { LineTable } from '../../util/line-table.js'
+import { SharedDates } from '../../util/shared-dates.js'
+import type { KnownVersion } from './content-cache.js'
+
+/** Flags of a loaded line. */
+const REPLACED = 1
+const USED = 2
+
+/** What a ReadonlyMap of versions derives from its entries() and get(). */
+abstract class VersionsReader implements ReadonlyMap<string, KnownVersion> {
+  abstract readonly size: number
+  abstract get(sha256: string): KnownVersion | undefined
+  abstract entries(): MapIterator<[string, KnownVersion]>
+
+  has(sha256: string): boolean {
+    return this.get(sha256) !== undefined
+  }
+
+  * keys(): MapIterator<string> {
+    for (const [sha] of this.entries()) yield sha
+  }
+
+  * values(): MapIterator<KnownVersion> {
+    for (const [, known] of this.entries()) yield known
+  }
+
+  [Symbol.iterator](): MapIterator<[string, KnownVersion]> {
+    return this.entries()
+  }
+
+  forEach(callback: (value: KnownVersion, key: string, map: ReadonlyMap<string, KnownVersion>) => void): void {
+    for (const [sha, known] of this.entries()) callback(known, sha, this)
+  }
+}
+
+/**
+ * The known versions of content, by SHA-256, and which hashes this run has
+ * used: the versions the content cache file held (its `v` lines, kept as
+ * the file's bytes in a LineTable, read into a KnownVersion when asked
+ * for) under what this run learned (a Map). At 100,000 versions a Map of
+ * them all took about 30 MB of heap more, a Set of the hashes used another
+ * 10, and both live through the whole run.
+ *
+ * A loaded line is `v <sha256> <retainUntil ms> <versionId>`.
+ */
+export class VersionMap extends VersionsReader {
+  private readonly learned = new Map<string, KnownVersion>()
+  /** Per loaded line: REPLACED (by a learned version, or deleted) and USED. */
+  private readonly flags: Uint8Array
+  /** Hashes used that have no loaded line. */
+  private readonly usedElsewhere = new Set<string>()
+  private loadedLive: number
+
+  constructor(private readonly loaded: LineTable | null = null, private readonly dates = new SharedDates()) {
+    super()
+    this.flags = new Uint8Array(loaded?.lineCount ?? 0)
+    this.loadedLive = loaded?.size ?? 0
+  }
+
+  /** A map of these versions, none loaded. */
+  static of(entries: Iterable<readonly [string, KnownVersion]>): VersionMap {
+    const map = new VersionMap()
+    for (const [sha, known] of entries) map.set(sha, known)
+    return map
+  }
+
+  get size(): number {
+    return this.loadedLive + this.learned.size
+  }
+
+  get(sha256: string): KnownVersion | undefined {
+    const learned = this.learned.get(sha256)
+    if (learned !== undefined) return learned
+    const i = this.liveLine(sha256)
+    return i < 0 ? undefined : this.read(i)
+  }
+
+  override has(sha256: string): boolean {
+    return this.learned.has(sha256) || this.liveLine(sha256) >= 0
+  }
+
+  set(sha256: string, known: KnownVersion): this {
+    this.replace(sha256)
+    this.learned.set(sha256, known)
+    return this
+  }
+
+  delete(sha256: string): boolean {
+    const had = this.replace(sha256)
+    return this.learned.delete(sha256) || had
+  }
+
+  override * keys(): MapIterator<string> {
+    if (this.loaded !== null) {
+      for (const i of this.loaded.indexes()) if ((this.flags[i]! & REPLACED) === 0) yield this.loaded.key(i)
+    }
+    yield* this.learned.keys()
+  }
+
+  /** Notes that this run used `sha256` (looked it up or learned it). */
+  markUsed(sha256: string): void {
+    const i = this.loaded?.find(sha256) ?? -1
+    if (i >= 0) this.flags[i]! |= USED
+    else this.usedElsewhere.add(sha256)
+  }
+
+  isUsed(sha256: string): boolean {
+    const i = this.loaded?.find(sha256) ?? -1
+    return i >= 0 ? (this.flags[i]! & USED) !== 0 : this.usedElsewhere.has(sha256)
+  }
+
+  * entries(): MapIterator<[string, KnownVersion]> {
+    if (this.loaded !== null) {
+      for (const i of this.loaded.indexes()) if ((this.flags[i]! & REPLACED) === 0) yield [this.loaded.key(i), this.read(i)]
+    }
+    yield* this.learned
+  }
+
+  /** The loaded line of `sha256` unless a learned version replaced it, else -1. */
+  private liveLine(sha256: string): number {
+    const i = this.loaded?.find(sha256) ?? -1
+    return i >= 0 && (this.flags[i]! & REPLACED) === 0 ? i : -1
+  }
+
+  /** Marks the loaded line of `sha256` replaced; true when it was live. */
+  private replace(sha256: string): boolean {
+    const i = this.liveLine(sha256)
+    if (i < 0) return false
+    this.flags[i]! |= REPLACED
+    this.loadedLive--
+    return true
+  }
+
+  private read(i: number): KnownVersion {
+    // After `v <sha256> `: `<retainUntil ms> <versionId>`.
+    const rest = this.loaded!.text(i, 67, 0)
+    const space = rest.indexOf(' ')
+    return { versionId: rest.slice(space + 1), retainUntil: this.dates.of(Number(rest.slice(0, space))) }
+  }
+}
+
+/**
+ * The entries of a map that `keep` accepts, as a view: what the state
+ * cache saves is read from it once, and a copy of 100,000 versions took
+ * 25 MB at the end of the run, when memory is at its highest.
+ */
+export class FilteredVersions extends VersionsReader {
+  constructor(private readonly source: ReadonlyMap<string, KnownVersion>, private readonly keep: (sha256: string, known: KnownVersion) => boolean) {
+    super()
+  }
+
+  get size(): number {
+    let count = 0
+    for (const _ of this.entries()) count++
+    return count
+  }
+
+  get(sha256: string): KnownVersion | undefined {
+    const known = this.source.get(sha256)
+    return known !== undefined && this.keep(sha256, known) ? known : undefined
+  }
+
+  * entries(): MapIterator<[string, KnownVersion]> {
+    for (const [sha, known] of this.source) if (this.keep(sha, known)) yield [sha, known]
+  }
+}
