@@ -11,18 +11,22 @@ export async function* mapOrdered<T, R>(
   fn: (item: T) => Promise<R>,
 ): AsyncGenerator<R> {
   if (limit < 1) throw new RangeError('limit must be at least 1')
-  const window: Promise<R>[] = []
+  const window: { result: Promise<R>, settled: boolean }[] = []
   try {
     for await (const item of source) {
-      const p = fn(item)
-      // Rejections are observed when their turn comes; avoid unhandled-rejection noise meanwhile.
-      p.catch(() => {})
-      window.push(p)
-      if (window.length >= limit) yield await window.shift()!
+      const call = { result: fn(item), settled: false }
+      // Rejections are observed when their turn comes; this also avoids unhandled-rejection noise meanwhile.
+      call.result.then(() => { call.settled = true }, () => { call.settled = true })
+      window.push(call)
+      if (window.length >= limit) yield await window.shift()!.result
+      // Results ready at the head are passed on without waiting for the
+      // window to fill: a window of thousands (sysbackup-upload's) held
+      // that many finished records for nothing.
+      while (window.length > 0 && window[0]!.settled) yield await window.shift()!.result
     }
-    while (window.length > 0) yield await window.shift()!
+    while (window.length > 0) yield await window.shift()!.result
   } finally {
-    await Promise.allSettled(window)
+    await Promise.allSettled(window.map((call) => call.result))
   }
 }
 
