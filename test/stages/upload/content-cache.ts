@@ -105,7 +105,7 @@ t.test('prefix sets: membership by the first 64 bits, additions, merging', async
 t.test('versions with the same retention share one Date (a Date costs as much heap as the rest of an entry)', async (t) => {
   const file = contentCacheFile(t.testdir(), STORE)
   const data = sample()
-  data.versions.set(sha('c'), { versionId: 'v-c', retainUntil: days(10) })
+  data.versions = new Map([...data.versions, [sha('c'), { versionId: 'v-c', retainUntil: days(10) }]])
   await saveContentCache(file, STORE, data)
   const versions = (await loadContentCache(file, STORE, NOW)).data!.versions
   const a = versions.get(sha('a'))!.retainUntil
