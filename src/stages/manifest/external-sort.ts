@@ -102,17 +102,14 @@ export class ExternalSorter {
   private async writeRun(batch: SortItem[]): Promise<void> {
     batch.sort(compareItems)
     const file = await this.dir.file('run')
-    const handle = await open(file, 'wx', 0o600)
-    try {
-      await writeLines(handle, batch.map(runLine))
-    } finally {
-      await handle.close()
-    }
+    // In slices, as merges are: the run's lines all at once were another
+    // copy of the batch, at the moment memory holds two batches already.
+    await this.writeSorted(file, batch)
     this.files.push(file)
     this.runs++
   }
 
-  private async writeSorted(file: string, items: AsyncIterable<SortItem>): Promise<void> {
+  private async writeSorted(file: string, items: Iterable<SortItem> | AsyncIterable<SortItem>): Promise<void> {
     const handle = await open(file, 'wx', 0o600)
     try {
       let batch: string[] = []
