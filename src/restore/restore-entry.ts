@@ -93,7 +93,7 @@ export function parseEntry(rec: Rec): RestoreEntry {
   }
   switch (rec.type) {
     case 'dir':
-      return { ...base, type: 'dir' }
+      return become<DirEntry>(base, { type: 'dir' })
     case 'symlink': {
       let target: FsPath
       try {
@@ -101,7 +101,7 @@ export function parseEntry(rec: Rec): RestoreEntry {
       } catch (err) {
         return fail((err as Error).message)
       }
-      return { ...base, type: 'symlink', target }
+      return become<SymlinkEntry>(base, { type: 'symlink', target })
     }
     case 'special': {
       if (typeof rec.kind !== 'string' || !KINDS.has(rec.kind)) fail('"kind" is not fifo, socket, char or block')
@@ -109,25 +109,35 @@ export function parseEntry(rec: Rec): RestoreEntry {
       const rdev = rec.rdev ?? 0
       if ((kind === 'char' || kind === 'block') && rec.rdev === undefined) fail(`a ${kind} device has no "rdev"`)
       if (!Number.isSafeInteger(rdev) || (rdev as number) < 0) fail('"rdev" is not a device number')
-      return { ...base, type: 'special', kind, rdev: rdev as number }
+      return become<SpecialEntry>(base, { type: 'special', kind, rdev: rdev as number })
     }
     case 'file': {
       if (!Number.isSafeInteger(rec.size) || (rec.size as number) < 0) fail('"size" is not a non-negative integer')
       const nlink = Number.isSafeInteger(rec.nlink) && (rec.nlink as number) > 0 ? rec.nlink as number : 1
       const size = rec.size as number
       const contentSize = Number.isSafeInteger(rec.readSize) && (rec.readSize as number) >= 0 ? rec.readSize as number : size
-      const file: FileEntry = { ...base, type: 'file', size, contentSize, nlink }
+      const file = become<FileEntry>(base, { type: 'file', size, contentSize, nlink })
       if (typeof rec.storageId === 'string' && rec.storageId !== '') file.storageId = rec.storageId
       if (rec.key !== undefined) {
         const m = typeof rec.key === 'string' ? CONTENT_KEY.exec(rec.key) : null
         if (!m) return fail(`"key" ${JSON.stringify(rec.key)} is not content/<sha256>`)
         if (rec.sha256 !== undefined && rec.sha256 !== m[1]) fail(`"sha256" ${String(rec.sha256)} disagrees with the key ${rec.key as string}`)
         if (rec.versionId !== undefined && (typeof rec.versionId !== 'string' || rec.versionId === '')) fail('"versionId" is not a string')
-        file.content = { key: rec.key as string, sha256: m[1]!, ...(typeof rec.versionId === 'string' && { versionId: rec.versionId }) }
+        file.content = { key: rec.key as string, sha256: m[1]! }
+        if (typeof rec.versionId === 'string') file.content.versionId = rec.versionId
       }
       return file
     }
     default:
       return fail(`"${rec.type}" is not an entry type`)
   }
+}
+
+/**
+ * `base` made into an entry of its type with `fields`, in place. Not an
+ * object spread: V8 copies a spread of these objects through its slow path,
+ * ~13 µs per entry, which was most of what parsing a manifest cost.
+ */
+function become<E extends RestoreEntry>(base: EntryBase, fields: Omit<E, keyof EntryBase>): E {
+  return Object.assign(base, fields) as E
 }
