@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { checkedLines, writeChecksummedFile } from '../../util/checksummed-file.js'
 import { LineTable } from '../../util/line-table.js'
-import { VersionMap } from './version-map.js'
+import { VersionMap, versionLinesOf } from './version-map.js'
 import { PrefixSet, prefixHex, prefixOf } from './prefix-set.js'
 
 /** First line of a cache file: what it is, and the version of its format. */
@@ -12,9 +12,6 @@ export const CONTENT_CACHE_FORMAT = 'sysbackup-upload content versions 1'
 /** A cache file larger than this is refused rather than read (a string of the whole file must fit in one V8 string). */
 const MAX_CACHE_BYTES = 512 * 1024 * 1024
 
-const SHA256 = /^[0-9a-f]{64}$/
-/** S3 version ids are printable ASCII without spaces (LocalStore's too). */
-const VERSION_ID = /^[\x21-\x7e]{1,1024}$/
 const VERSION_LINE = /^v ([0-9a-f]{64}) (\d{1,15}) ([\x21-\x7e]{1,1024})$/
 const PREFIX_LINE = /^p ([0-9a-f]{16})$/
 const INDEX_LINE = /^index ([01]) (\d{1,15}|-) ([01]) (\d{1,15})$/
@@ -127,15 +124,15 @@ export async function saveContentCache(file: string, storeId: string, data: Cont
     + `index ${s.complete ? 1 : 0} ${s.sweptAt === null ? '-' : s.sweptAt.getTime()} ${s.shared ? 1 : 0} ${s.versions}\n`
   let entries = 0
   function* lines(): Generator<string> {
-    for (const [sha, known] of data.versions) {
-      // latin1 on disk: version ids are checked to be ASCII, so one byte per character.
-      if (known.retainUntil === null || !SHA256.test(sha) || !VERSION_ID.test(known.versionId)) continue
-      entries++
-      yield `v ${sha} ${known.retainUntil.getTime()} ${known.versionId}\n`
-    }
     // Version entries put their prefix in the index when loaded: write only the others.
     const withVersion = new Set<bigint>()
-    for (const [sha, known] of data.versions) if (known.retainUntil !== null) withVersion.add(prefixOf(sha))
+    for (const { sha256, line } of versionLinesOf(data.versions)) {
+      // A version id learned from the store must be what the file can hold: printable ASCII, one byte per character (it is written as latin1).
+      if (!VERSION_LINE.test(line)) continue
+      entries++
+      withVersion.add(prefixOf(sha256))
+      yield line + '\n'
+    }
     for (const prefix of data.index.prefixes()) {
       if (!withVersion.has(prefix)) yield `p ${prefixHex(prefix)}\n`
     }

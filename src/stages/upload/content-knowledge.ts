@@ -5,7 +5,7 @@ import { emptyIndexState, type ContentCacheData, type IndexState, type KnownVers
 import { ContentSweep } from './content-sweep.js'
 import { Limiter } from './limiter.js'
 import { PrefixSet, prefixOf } from './prefix-set.js'
-import { FilteredVersions, VersionMap } from './version-map.js'
+import { UsedVersions, VersionMap } from './version-map.js'
 
 /**
  * How long a complete index of a store that only this host writes to is
@@ -198,8 +198,8 @@ export class ContentKnowledge {
       this.sweep.close().catch(() => {})
       this.index.addAll(this.sweep.present)
     }
-    const all = this.versions
-    const versions = new FilteredVersions(all, (sha, known) => known.retainUntil !== null && (keepAll || all.isUsed(sha)))
+    // Versions without a retention are not saved (see saveContentCache).
+    const versions = keepAll ? this.versions : new UsedVersions(this.versions)
     return { versions, index: this.index, state: { ...this.state } }
   }
 

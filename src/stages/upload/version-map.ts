@@ -6,6 +6,33 @@ import type { KnownVersion } from './content-cache.js'
 const REPLACED = 1
 const USED = 2
 
+/** A version as the content cache writes it, with its hash. */
+export interface VersionLine {
+  sha256: string
+  /** `v <sha256> <retainUntil ms> <versionId>`, without its newline. */
+  line: string
+}
+
+/** The cache line of a version that has a retention. */
+export function versionLine(sha256: string, known: KnownVersion & { retainUntil: Date }): string {
+  return `v ${sha256} ${known.retainUntil.getTime()} ${known.versionId}`
+}
+
+/**
+ * The cache lines of the versions that have a retention: a VersionMap (or
+ * a view of one) gives the lines it loaded as they were read, without
+ * reading them into KnownVersions and formatting them again.
+ */
+export function versionLinesOf(versions: ReadonlyMap<string, KnownVersion>): Iterable<VersionLine> {
+  return versions instanceof VersionsReader ? versions.versionLines() : formattedLines(versions)
+}
+
+function* formattedLines(versions: ReadonlyMap<string, KnownVersion>): Generator<VersionLine> {
+  for (const [sha256, known] of versions) {
+    if (known.retainUntil !== null) yield { sha256, line: versionLine(sha256, { versionId: known.versionId, retainUntil: known.retainUntil }) }
+  }
+}
+
 /** What a ReadonlyMap of versions derives from its entries() and get(). */
 abstract class VersionsReader implements ReadonlyMap<string, KnownVersion> {
   abstract readonly size: number
@@ -30,6 +57,11 @@ abstract class VersionsReader implements ReadonlyMap<string, KnownVersion> {
 
   forEach(callback: (value: KnownVersion, key: string, map: ReadonlyMap<string, KnownVersion>) => void): void {
     for (const [sha, known] of this.entries()) callback(known, sha, this)
+  }
+
+  /** See versionLinesOf. */
+  versionLines(): Iterable<VersionLine> {
+    return formattedLines(this)
   }
 }
 
@@ -116,6 +148,21 @@ export class VersionMap extends VersionsReader {
     yield* this.learned
   }
 
+  /**
+   * The cache lines of the versions with a retention (only those this run
+   * used, when `onlyUsed`): loaded lines as they are, learned ones formatted.
+   */
+  override * versionLines(onlyUsed = false): Generator<VersionLine> {
+    if (this.loaded !== null) {
+      const wanted = onlyUsed ? USED : 0
+      for (const i of this.loaded.indexes()) {
+        const flags = this.flags[i]!
+        if ((flags & REPLACED) === 0 && (flags & wanted) === wanted) yield { sha256: this.loaded.key(i), line: this.loaded.line(i) }
+      }
+    }
+    for (const line of formattedLines(this.learned)) if (!onlyUsed || this.isUsed(line.sha256)) yield line
+  }
+
   /** The loaded line of `sha256` unless a learned version replaced it, else -1. */
   private liveLine(sha256: string): number {
     const i = this.loaded?.find(sha256) ?? -1
@@ -140,12 +187,13 @@ export class VersionMap extends VersionsReader {
 }
 
 /**
- * The entries of a map that `keep` accepts, as a view: what the state
- * cache saves is read from it once, and a copy of 100,000 versions took
- * 25 MB at the end of the run, when memory is at its highest.
+ * The versions of a VersionMap that its run used, as a view: what the
+ * state cache saves after a complete run is read from it once, and a copy
+ * of 100,000 versions took 25 MB at the end of the run, when memory is at
+ * its highest.
  */
-export class FilteredVersions extends VersionsReader {
-  constructor(private readonly source: ReadonlyMap<string, KnownVersion>, private readonly keep: (sha256: string, known: KnownVersion) => boolean) {
+export class UsedVersions extends VersionsReader {
+  constructor(private readonly source: VersionMap) {
     super()
   }
 
@@ -156,11 +204,14 @@ export class FilteredVersions extends VersionsReader {
   }
 
   get(sha256: string): KnownVersion | undefined {
-    const known = this.source.get(sha256)
-    return known !== undefined && this.keep(sha256, known) ? known : undefined
+    return this.source.isUsed(sha256) ? this.source.get(sha256) : undefined
   }
 
   * entries(): MapIterator<[string, KnownVersion]> {
-    for (const [sha, known] of this.source) if (this.keep(sha, known)) yield [sha, known]
+    for (const entry of this.source) if (this.source.isUsed(entry[0])) yield entry
+  }
+
+  override versionLines(): Iterable<VersionLine> {
+    return this.source.versionLines(true)
   }
 }

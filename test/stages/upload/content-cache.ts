@@ -113,3 +113,24 @@ t.test('versions with the same retention share one Date (a Date costs as much he
   t.equal(versions.get(sha('c'))!.retainUntil, a, 'the same Date object')
   t.not(versions.get(sha('b'))!.retainUntil, a, 'another time, another Date')
 })
+
+t.test('a version id the file cannot hold is not saved (nor its prefix as a version)', async (t) => {
+  const file = contentCacheFile(t.testdir(), STORE)
+  const data = sample()
+  data.versions = new Map([...data.versions, [sha('odd'), { versionId: 'v é', retainUntil: days(3) }]])
+  data.index = PrefixSet.of([prefixOf(sha('a')), prefixOf(sha('odd'))])
+  t.equal(await saveContentCache(file, STORE, data), 2)
+  const loaded = (await loadContentCache(file, STORE, NOW)).data!
+  t.equal(loaded.versions.get(sha('odd')), undefined)
+  t.ok(loaded.index.has(sha('odd')), 'its hash stays in the index as a prefix line')
+})
+
+t.test('loaded versions are saved again byte for byte', async (t) => {
+  const dir = t.testdir()
+  const first = contentCacheFile(dir, STORE)
+  await saveContentCache(first, STORE, sample())
+  const loaded = (await loadContentCache(first, STORE, NOW)).data!
+  const second = join(dir, 'again')
+  t.equal(await saveContentCache(second, STORE, loaded), 2)
+  t.equal(readFileSync(second, 'latin1'), readFileSync(first, 'latin1'))
+})

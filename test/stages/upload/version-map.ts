@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
 import { LineTable } from '../../../src/util/line-table.js'
-import { FilteredVersions, VersionMap } from '../../../src/stages/upload/version-map.js'
+import { UsedVersions, VersionMap, versionLinesOf } from '../../../src/stages/upload/version-map.js'
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex')
 const T = 1_800_000_000_000
@@ -61,16 +61,42 @@ t.test('VersionMap.of: no loaded lines', async (t) => {
   t.same([...map.keys()], [sha('a')])
 })
 
-t.test('FilteredVersions: a view of what the predicate keeps, as it is when read', async (t) => {
-  const map = loaded([['a', 1, 'va'], ['b', 5, 'vb']])
-  const view = new FilteredVersions(map, (_s, known) => known.retainUntil!.getTime() > T + 2)
+t.test('UsedVersions: a view of the versions the run used, as it is when read', async (t) => {
+  const map = loaded([['a', 1, 'va'], ['b', 5, 'vb'], ['c', 5, 'vc']])
+  const view = new UsedVersions(map)
+  map.markUsed(sha('b'))
   t.equal(view.size, 1)
   t.same([...view.keys()], [sha('b')])
   t.equal(view.get(sha('a')), undefined)
   t.ok(view.has(sha('b')))
-  map.set(sha('c'), { versionId: 'vc', retainUntil: new Date(T + 3) })
-  t.same([...view.values()].map((k) => k.versionId), ['vb', 'vc'])
+  map.set(sha('d'), { versionId: 'vd', retainUntil: new Date(T + 3) })
+  map.markUsed(sha('d'))
+  map.set(sha('e'), { versionId: 've', retainUntil: new Date(T + 3) })
+  t.same([...view.values()].map((k) => k.versionId), ['vb', 'vd'])
   const seen: string[] = []
   view.forEach((_k, s) => seen.push(s))
-  t.same(seen, [sha('b'), sha('c')])
+  t.same(seen, [sha('b'), sha('d')])
+})
+
+t.test('versionLines: loaded lines as read, learned versions formatted, only those with a retention', async (t) => {
+  const map = loaded([['a', 1, 'va'], ['b', 5, 'v b'], ['c', 7, 'vc']])
+  map.set(sha('c'), { versionId: 'vc2', retainUntil: new Date(T + 8) })
+  map.set(sha('n'), { versionId: 'vn', retainUntil: null })
+  map.set(sha('d'), { versionId: 'vd', retainUntil: new Date(T + 4) })
+  const lines = (versions: ReadonlyMap<string, { versionId: string, retainUntil: Date | null }>) => [...versionLinesOf(versions)].map((l) => [l.sha256, l.line])
+  t.same(lines(map), [
+    [sha('a'), `v ${sha('a')} ${T + 1} va`],
+    [sha('b'), `v ${sha('b')} ${T + 5} v b`],
+    [sha('c'), `v ${sha('c')} ${T + 8} vc2`],
+    [sha('d'), `v ${sha('d')} ${T + 4} vd`],
+  ], 'a loaded line is given as it is, even one the cache would not write')
+  map.markUsed(sha('b'))
+  map.markUsed(sha('d'))
+  map.markUsed(sha('n'))
+  t.same(lines(new UsedVersions(map)), [
+    [sha('b'), `v ${sha('b')} ${T + 5} v b`],
+    [sha('d'), `v ${sha('d')} ${T + 4} vd`],
+  ])
+  t.same(lines(new Map([[sha('x'), { versionId: 'vx', retainUntil: new Date(T) }], [sha('y'), { versionId: 'vy', retainUntil: null }]])),
+    [[sha('x'), `v ${sha('x')} ${T} vx`]], 'any map of versions')
 })
