@@ -56,9 +56,9 @@ export async function writeChecksummedFile(file: string, head: string, lines: It
  * closing line; or why the file is unusable: "is truncated", "is corrupted
  * (checksum mismatch)", "is corrupted (wrong entry count)". The head lines
  * are returned apart for the caller to check (fewer when the file has
- * fewer lines).
+ * fewer lines), and `entriesAt` is the offset of the first entry line.
  */
-export function checkedLines(data: Buffer, text: string, headLines: number): { head: string[], entries: string[] } | string {
+export function checkedLines(data: Buffer, text: string, headLines: number): { head: string[], entries: string[], entriesAt: number } | string {
   if (!text.endsWith('\n')) return 'is truncated'
   const lastLineAt = text.lastIndexOf('\n', text.length - 2) + 1
   const closing = CLOSING_LINE.exec(text.slice(lastLineAt))
@@ -67,5 +67,6 @@ export function checkedLines(data: Buffer, text: string, headLines: number): { h
   const all = lastLineAt > 0 ? text.slice(0, lastLineAt - 1).split('\n') : []
   const entries = all.slice(headLines)
   if (entries.length !== Number(closing[1])) return 'is corrupted (wrong entry count)'
-  return { head: all.slice(0, headLines), entries }
+  const head = all.slice(0, headLines)
+  return { head, entries, entriesAt: head.reduce((at, line) => at + line.length + 1, 0) }
 }

@@ -21,14 +21,14 @@ t.test('what is written in chunks is the head, the lines and a closing line over
   const expected = 'format 1\nsecond head line\n' + body.join('')
   const digest = createHash('sha256').update(expected, 'latin1').digest('hex')
   t.equal(readFileSync(file, 'latin1'), `${expected}end 5000 ${digest}\n`)
-  t.same(check(file, 2), { head: ['format 1', 'second head line'], entries: body.map((l) => l.slice(0, -1)) })
+  t.same(check(file, 2), { head: ['format 1', 'second head line'], entries: body.map((l) => l.slice(0, -1)), entriesAt: 26 })
 })
 
 t.test('no lines: only the head and the closing line', async (t) => {
   const file = join(t.testdir({}), 'cache')
   t.equal(await writeChecksummedFile(file, 'format 1\n', []), 0)
-  t.same(check(file, 1), { head: ['format 1'], entries: [] })
-  t.same(check(file, 3), { head: ['format 1'], entries: [] }, 'a head shorter than asked comes back short, for the caller to judge')
+  t.same(check(file, 1), { head: ['format 1'], entries: [], entriesAt: 9 })
+  t.same(check(file, 3), { head: ['format 1'], entries: [], entriesAt: 9 }, 'a head shorter than asked comes back short, for the caller to judge')
 })
 
 t.test('a cut-off, altered or miscounted file is refused with the reason', async (t) => {

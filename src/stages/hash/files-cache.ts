@@ -202,7 +202,7 @@ function parse(data: Buffer): LineTable | string {
   if (typeof checked === 'string') return checked
   const starts: number[] = []
   const ends: number[] = []
-  let at = FILES_CACHE_FORMAT.length + 1
+  let at = checked.entriesAt
   for (const line of checked.entries) {
     if (!ENTRY_LINE.test(line)) return 'is corrupted (malformed entry)'
     starts.push(at)

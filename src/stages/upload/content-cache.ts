@@ -50,7 +50,7 @@ export interface IndexState {
 
 /** The knowledge a run starts from and saves. */
 export interface ContentCacheData {
-  /** Versions known with their retention; on load only those still retained now (a VersionMap). */
+  /** Versions known with their retention; on load only those still retained now (a VersionMap, each of whose hashes is in `index`). */
   versions: ReadonlyMap<string, KnownVersion>
   /** Content known to exist (or to have existed), as 64-bit prefixes. */
   index: PrefixSet
@@ -175,7 +175,7 @@ function parse(data: Buffer, storeId: string, now: Date): LoadedContentCache | s
   // file's bytes); every line's prefix goes into the index.
   const starts: number[] = []
   const ends: number[] = []
-  let at = checked.head.reduce((sum, line) => sum + line.length + 1, 0)
+  let at = checked.entriesAt
   const prefixes: bigint[] = []
   let entries = 0
   for (const line of checked.entries) {

@@ -109,10 +109,15 @@ export class ContentKnowledge {
   private failure: { reason: unknown } | undefined
 
   constructor(start: ContentCacheData | null, private readonly opts: KnowledgeOptions) {
-    this.versions = start?.versions instanceof VersionMap ? start.versions : VersionMap.of(start?.versions ?? [])
     this.index = start?.index ?? PrefixSet.empty()
+    if (start?.versions instanceof VersionMap) {
+      // Loaded from the cache, whose index holds every version line's hash already.
+      this.versions = start.versions
+    } else {
+      this.versions = VersionMap.of(start?.versions ?? [])
+      for (const sha of this.versions.keys()) this.index.add(sha)
+    }
     this.state = start ? { ...start.state } : emptyIndexState()
-    for (const sha of this.versions.keys()) this.index.add(sha)
     this.heads = new Limiter(opts.jobs, opts.signal)
   }
 
@@ -137,8 +142,7 @@ export class ContentKnowledge {
    * wait for a sweep decision; see the class comment.
    */
   lookup(sha256: string): Promise<KnownVersion | null> {
-    this.versions.markUsed(sha256)
-    const known = this.versions.get(sha256)
+    const known = this.versions.use(sha256)
     if (known !== undefined) return Promise.resolve(known)
     let answer = this.lookups.get(sha256)
     if (answer === undefined) {

@@ -131,9 +131,16 @@ export class VersionMap extends VersionsReader {
 
   /** Notes that this run used `sha256` (looked it up or learned it). */
   markUsed(sha256: string): void {
+    this.markUsedAt(sha256, this.loaded?.find(sha256) ?? -1)
+  }
+
+  /** get(), noting that this run used `sha256`: one probe of the loaded lines for both. */
+  use(sha256: string): KnownVersion | undefined {
     const i = this.loaded?.find(sha256) ?? -1
-    if (i >= 0) this.flags[i]! |= USED
-    else this.usedElsewhere.add(sha256)
+    this.markUsedAt(sha256, i)
+    const learned = this.learned.get(sha256)
+    if (learned !== undefined) return learned
+    return i >= 0 && (this.flags[i]! & REPLACED) === 0 ? this.read(i) : undefined
   }
 
   isUsed(sha256: string): boolean {
@@ -161,6 +168,12 @@ export class VersionMap extends VersionsReader {
       }
     }
     for (const line of formattedLines(this.learned)) if (!onlyUsed || this.isUsed(line.sha256)) yield line
+  }
+
+  /** Marks `sha256` used; `i` is its loaded line, or -1. */
+  private markUsedAt(sha256: string, i: number): void {
+    if (i >= 0) this.flags[i]! |= USED
+    else this.usedElsewhere.add(sha256)
   }
 
   /** The loaded line of `sha256` unless a learned version replaced it, else -1. */

@@ -55,6 +55,18 @@ t.test('hashes used: loaded or not', async (t) => {
   t.ok(map.isUsed(sha('a')), 'still used once replaced')
 })
 
+t.test('use: get, and the hash noted as used', async (t) => {
+  const map = loaded([['a', 1, 'va'], ['b', 1, 'vb'], ['c', 1, 'vc']])
+  map.set(sha('b'), { versionId: 'vb2', retainUntil: null })
+  map.delete(sha('c'))
+  t.same(map.use(sha('a')), { versionId: 'va', retainUntil: new Date(T + 1) })
+  t.same(map.use(sha('b')), { versionId: 'vb2', retainUntil: null }, 'the learned version over the loaded line')
+  t.equal(map.use(sha('c')), undefined, 'a deleted one is gone')
+  t.equal(map.use(sha('x')), undefined)
+  for (const s of ['a', 'b', 'c', 'x']) t.ok(map.isUsed(sha(s)), `${s} used`)
+  t.notOk(new VersionMap().isUsed(sha('a')))
+})
+
 t.test('VersionMap.of: no loaded lines', async (t) => {
   const map = VersionMap.of([[sha('a'), { versionId: 'va', retainUntil: null }]])
   t.equal(map.size, 1)
