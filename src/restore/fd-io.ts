@@ -1,4 +1,4 @@
-import { read, write } from 'node:fs'
+import { read, write, writeSync } from 'node:fs'
 
 /**
  * Reads and writes on numeric descriptors, through the thread pool.
@@ -9,7 +9,10 @@ import { read, write } from 'node:fs'
  * 4.6 µs, and an awaited lstat 35 µs where lstatSync took 12 µs. So the
  * quick metadata calls on the target (open, fstat, fchown, fchmod,
  * rename, close…) are made synchronously, and only content — reads and
- * writes that can be long — goes through the thread pool, here.
+ * writes that can be long — goes through the thread pool, here. A write of
+ * up to 64 KiB (most files' whole content) is made at once too: a trip
+ * through the pool per file cost more than the copy into the page cache
+ * (the 20,000-file local restore, side by side: ~3% of its wall and CPU).
  */
 
 /** Reads up to `length` bytes at `position` into `buf` from `offset`; resolves with the count (0 at end of file). */
@@ -21,9 +24,16 @@ export function readAt(fd: number, buf: Buffer, offset: number, length: number, 
 
 /** Writes all of `buf` at `position`. */
 export async function writeAt(fd: number, buf: Buffer, position: number): Promise<void> {
+  if (buf.length <= SYNC_WRITE_BYTES) {
+    for (let done = 0; done < buf.length;) done += writeSync(fd, buf, done, buf.length - done, position + done)
+    return
+  }
   for (let done = 0; done < buf.length;) {
     done += await new Promise<number>((resolve, reject) => {
       write(fd, buf, done, buf.length - done, position + done, (err, n) => (err ? reject(err) : resolve(n)))
     })
   }
 }
+
+/** Writes up to this size are made on this thread (see the top of this file). */
+const SYNC_WRITE_BYTES = 64 * 1024
