@@ -18,7 +18,9 @@
  * RSS (sampled every 20 ms) and getrusage's largest single process. On S3,
  * requests by kind are counted from moto's log and, for this tool, also
  * from its own counters (the archive summary); a mismatch is printed
- * loudly. moto's own CPU during a run is reported as its share.
+ * loudly. moto's own CPU during a run is reported as its share. Every run
+ * starts after a sync(1), with nothing of the runs before it left to write
+ * back.
  *
  * Prints medians and the median of per-pair ratios (ours / restic), and
  * writes every measurement as JSON.
@@ -153,6 +155,11 @@ async function runKind(kind: Kind): Promise<void> {
         ? [process.execPath, OURS, 'archive', '--config', confDir, '--host', HOST, '--json', '--no-progress']
         : ['restic', '-r', resticRepo, 'backup', '--quiet', '--host', HOST, tree]
     }
+    // Nothing left to write back when a run starts: the dirty pages of the
+    // last run, of mutate.py or of removing the last restore would be flushed
+    // during this one by whichever tool syncs (this tool syncs its store's
+    // file system once per stage).
+    execFileSync('sync')
     await moto?.settle()
     const mark = moto?.mark()
     const motoCpu = moto?.cpuSeconds()
