@@ -3,7 +3,7 @@ import { S3_PRICES } from '../../store/pricing.js'
 import type { Store } from '../../store/store.js'
 import { emptyIndexState, type ContentCacheData, type IndexState, type KnownVersion } from './content-cache.js'
 import { ContentSweep } from './content-sweep.js'
-import { Limiter } from './limiter.js'
+import { Limiter } from '../../util/limiter.js'
 import { PrefixSet, prefixOf } from './prefix-set.js'
 import { UsedVersions, VersionMap } from './version-map.js'
 

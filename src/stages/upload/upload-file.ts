@@ -7,7 +7,7 @@ import type { FsPath } from '../../protocol/path-codec.js'
 import { DEFAULT_PART_SIZE } from '../../store/parts.js'
 import type { LockMode, PutOptions, Store } from '../../store/store.js'
 import { openRegular, type NotRead } from '../hash/read-content.js'
-import type { Limiter } from './limiter.js'
+import type { Limiter } from '../../util/limiter.js'
 
 const gzipAsync = promisify(gzip)
 

@@ -9,7 +9,7 @@ import { mapOrdered, unlessAborted } from '../../util/concurrency.js'
 import { errnoText } from '../hash/hash-records.js'
 import type { KnownVersion } from './content-cache.js'
 import type { ContentKnowledge } from './content-knowledge.js'
-import { Limiter } from './limiter.js'
+import { Limiter } from '../../util/limiter.js'
 import { uploadFile, type UploadFileOptions, type UploadOutcome } from './upload-file.js'
 
 /**

@@ -188,6 +188,37 @@ t.test('a file read without the lock is hashed, warned about and not cached', as
   t.equal(cache.currentEntries, 0)
 })
 
+t.test('records after a file being read keep coming in; only the reads are limited to jobs', async (t) => {
+  const dir = t.testdir({ held: 'held', also: 'also held' })
+  const held = join(dir, 'held')
+  const also = join(dir, 'also')
+  await holdExclusiveLock(t, held, 5)
+  await holdExclusiveLock(t, also, 5)
+  let pulled = 0
+  async function* source(): AsyncGenerator<Rec> {
+    yield fileRecord(held)
+    yield fileRecord(also)
+    for (let i = 0; i < 300; i++) {
+      pulled++
+      yield { type: 'x-other', i }
+    }
+  }
+  const ctx = new StageContext('sysbackup-hash', testIO(), new AbortController())
+  const { cache } = await FilesCache.load(join(dir, 'cache'))
+  const started = performance.now()
+  let pulledAtFirstOutput: number | undefined
+  const out: Rec[] = []
+  for await (const rec of hashRecords(ctx, source(), { jobs: 1, lockTimeoutMs: 300, cache, useCache: true, nowNs: later })) {
+    pulledAtFirstOutput ??= pulled
+    out.push(rec)
+  }
+  t.equal(pulledAtFirstOutput, 300, 'every record after the files was taken in while they were read')
+  t.ok(performance.now() - started >= 590, 'one file read at a time: the second wait for its lock began after the first')
+  t.same(out.map((r) => r.type).slice(0, 5), ['warning', 'file', 'warning', 'file', 'x-other'], 'output in input order')
+  t.equal(out.length, 304)
+  t.same(out.at(-1), { type: 'x-other', i: 299 })
+})
+
 t.test('a file record without the fields hash needs is a RecordError', async (t) => {
   const path = join(t.testdir({ f: 'x' }), 'f')
   const good = fileRecord(path)

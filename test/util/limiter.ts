@@ -1,5 +1,5 @@
 import t from 'tap'
-import { Limiter } from '../../../src/stages/upload/limiter.js'
+import { Limiter } from '../../src/util/limiter.js'
 
 const tick = () => new Promise((r) => setImmediate(r))
 
