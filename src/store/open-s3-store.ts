@@ -2,11 +2,10 @@
  * The S3 half of openStore (open-store.ts), in a module of its own so the
  * AWS SDK is imported only when a bucket is used.
  */
-import { S3Client } from '@aws-sdk/client-s3'
 import { ConfigError } from '../cli/errors.js'
 import type { LoadedConfig } from '../config/load-config.js'
-import { readCloudFormationExport } from '../aws/cloudformation-export.js'
 import { awsAccess, type AwsAccess } from '../aws/credentials.js'
+import { s3Sdk } from '../aws/s3-sdk.js'
 import { transportConfig, transportFromEnv } from '../aws/transport.js'
 import type { OpenStoreOptions } from './open-store.js'
 import { S3Store } from './s3-store.js'
@@ -25,7 +24,7 @@ export async function openS3Store(config: LoadedConfig, opts: OpenStoreOptions):
   const access = opts.awsAccess ?? awsAccess(config)
   const region = access.region ?? await defaultRegion(access)
   const bucket = config.values.s3.bucket ?? await bucketFromExport(config, access, region, { ...opts, transport })
-  const client = new S3Client({
+  const client = new s3Sdk.S3Client({
     region: region ?? FALLBACK_REGION,
     followRegionRedirects: true,
     credentials: access.credentials,
@@ -55,12 +54,14 @@ async function bucketFromExport(config: LoadedConfig, access: AwsAccess, region:
   if (lookIn === undefined) {
     throw new ConfigError(`${where}: no [s3] bucket, and no region to read the CloudFormation export "${exportName}" in: set [cloudformation] region, [aws] region or AWS_REGION`)
   }
+  // Loaded only here: the CloudFormation client costs ~65 ms to load, and most configurations name their bucket.
+  const { readCloudFormationExport } = await import('../aws/cloudformation-export.js')
   return readCloudFormationExport(exportName, lookIn, access, opts.transport)
 }
 
 /** The region the SDK would find by itself (the profile, AWS_REGION), or undefined. No request is sent. */
 async function defaultRegion(access: AwsAccess): Promise<string | undefined> {
-  const probe = new S3Client(access.profile !== undefined ? { profile: access.profile } : {})
+  const probe = new s3Sdk.S3Client(access.profile !== undefined ? { profile: access.profile } : {})
   try {
     return await probe.config.region()
   } catch {

@@ -13,24 +13,7 @@
  *   extendRetention refuses to shorten without spending a request.
  * - Requests are counted per HTTP attempt by a middleware on the client.
  */
-import {
-  AbortMultipartUploadCommand,
-  CompleteMultipartUploadCommand,
-  CreateMultipartUploadCommand,
-  GetObjectCommand,
-  GetObjectLockConfigurationCommand,
-  GetObjectRetentionCommand,
-  HeadBucketCommand,
-  HeadObjectCommand,
-  ListObjectsV2Command,
-  ListObjectVersionsCommand,
-  PutObjectCommand,
-  PutObjectRetentionCommand,
-  UploadPartCommand,
-  type CompletedPart,
-  type HeadObjectCommandOutput,
-  type S3Client,
-} from '@aws-sdk/client-s3'
+import type { CompletedPart, HeadObjectCommandOutput, S3Client } from '@aws-sdk/client-s3'
 import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { NotFoundError, StoreError, StoreFatalError, storeErrorCode } from './errors.js'
@@ -40,6 +23,13 @@ import { resumingBody } from './resuming-body.js'
 import { fromSdkError, sdkErrorCode, sdkHttpStatus } from './s3-errors.js'
 import type { LatestInfo, LockMode, ObjectInfo, PutOptions, PutStreamOptions, Retention, Store, VersionInfo } from './store.js'
 import { checkKey, checkPutOptions, retains, retentionChange } from './validate.js'
+import { s3Sdk } from '../aws/s3-sdk.js'
+
+const {
+  AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand,
+  GetObjectLockConfigurationCommand, GetObjectRetentionCommand, HeadBucketCommand, HeadObjectCommand,
+  ListObjectsV2Command, ListObjectVersionsCommand, PutObjectCommand, PutObjectRetentionCommand, UploadPartCommand,
+} = s3Sdk
 
 export interface S3StoreOptions {
   bucket: string
