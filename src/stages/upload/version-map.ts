@@ -13,10 +13,6 @@ export interface VersionLine {
   line: string
 }
 
-/** The cache line of a version that has a retention. */
-export function versionLine(sha256: string, known: KnownVersion & { retainUntil: Date }): string {
-  return `v ${sha256} ${known.retainUntil.getTime()} ${known.versionId}`
-}
 
 /**
  * The cache lines of the versions that have a retention: a VersionMap (or
@@ -29,7 +25,7 @@ export function versionLinesOf(versions: ReadonlyMap<string, KnownVersion>): Ite
 
 function* formattedLines(versions: ReadonlyMap<string, KnownVersion>): Generator<VersionLine> {
   for (const [sha256, known] of versions) {
-    if (known.retainUntil !== null) yield { sha256, line: versionLine(sha256, { versionId: known.versionId, retainUntil: known.retainUntil }) }
+    if (known.retainUntil !== null) yield { sha256, line: `v ${sha256} ${known.retainUntil.getTime()} ${known.versionId}` }
   }
 }
 
