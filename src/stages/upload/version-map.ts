@@ -34,6 +34,8 @@ abstract class VersionsReader implements ReadonlyMap<string, KnownVersion> {
   abstract readonly size: number
   abstract get(sha256: string): KnownVersion | undefined
   abstract entries(): MapIterator<[string, KnownVersion]>
+  /** See versionLinesOf. */
+  abstract versionLines(): Iterable<VersionLine>
 
   has(sha256: string): boolean {
     return this.get(sha256) !== undefined
@@ -53,11 +55,6 @@ abstract class VersionsReader implements ReadonlyMap<string, KnownVersion> {
 
   forEach(callback: (value: KnownVersion, key: string, map: ReadonlyMap<string, KnownVersion>) => void): void {
     for (const [sha, known] of this.entries()) callback(known, sha, this)
-  }
-
-  /** See versionLinesOf. */
-  versionLines(): Iterable<VersionLine> {
-    return formattedLines(this)
   }
 }
 
