@@ -33,6 +33,11 @@ export class Limiter {
     }
   }
 
+  /** Runs waiting for their units now. */
+  get waitingCount(): number {
+    return this.waiting.length
+  }
+
   private acquire(weight: number): Promise<void> {
     this.signal?.throwIfAborted()
     if (this.waiting.length === 0 && this.fits(weight)) {

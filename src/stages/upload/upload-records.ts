@@ -10,7 +10,7 @@ import { errnoText } from '../hash/hash-records.js'
 import type { KnownVersion } from './content-cache.js'
 import type { ContentKnowledge } from './content-knowledge.js'
 import { Limiter } from '../../util/limiter.js'
-import { uploadFile, type UploadFileOptions, type UploadOutcome } from './upload-file.js'
+import { COMPRESSION_JOBS, uploadFile, type UploadFileOptions, type UploadOutcome } from './upload-file.js'
 
 /**
  * Records in flight at once, in input order. Far more than the uploads
@@ -84,6 +84,7 @@ export async function* uploadRecords(ctx: StageContext, records: AsyncIterable<R
   const signal = stop.signal
   const uploads = new Limiter(options.jobs, signal)
   const memory = new Limiter(MEMORY_BUDGET, signal)
+  const compressions = new Limiter(COMPRESSION_JOBS, signal)
   /**
    * Per distinct content: the work under way, then, once done, only what
    * the other records with that content get (never the records of the file
@@ -99,6 +100,7 @@ export async function* uploadRecords(ctx: StageContext, records: AsyncIterable<R
     lockMode: options.lockMode,
     retainUntil: options.storeUntil,
     memory,
+    compressions,
     signal,
     isKnown: (sha) => knowledge.peek(sha) !== undefined,
   }
