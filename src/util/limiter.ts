@@ -1,10 +1,10 @@
 /**
  * A weighted semaphore: at most `capacity` units held at once. The upload
- * stage uses two: one counting uploads (weight 1 each, capacity --jobs),
+ * stage uses three: one counting uploads (weight 1 each, capacity --jobs),
  * one counting bytes held in memory (weight = bytes, capacity the memory
  * budget), so memory stays bounded whatever mix of small and large files
- * comes in, not just the number of files. The hash stage counts the files
- * it reads at once.
+ * comes in, not just the number of files, and one counting the small files
+ * being gzip-encoded. The hash stage counts the files it reads at once.
  */
 export class Limiter {
   private held = 0

@@ -28,14 +28,14 @@ const gzipAsync = promisify(gzip)
 export const GZIP_LEVEL = 4
 
 /**
- * Small files gzip-encoded at once (each in the thread pool), by default:
- * one core fewer than the machine has, at least one. The main thread is a
- * run's bottleneck (every record passes through it), and each encoding on
- * top of the cores left takes a share of its core: with four at once on 2
- * cores, a 20,000-file first run took 30.1 and 32.9 s (user CPU 33.2 and
- * 36.3 s), with one at a time 28.8 s twice (32.3 s) (bench/daily.ts tree,
- * local store on tmpfs). A streamed file's gzip (zlib stream) is not
- * counted: it would hold a slot for a whole large upload.
+ * Small files gzip-encoded at once (each in the thread pool): one fewer
+ * than the machine has cores, at least one. The main thread is a run's
+ * bottleneck (every record passes through it), and encodings beyond the
+ * cores left take shares of its core. A 20,000-file first run on 2 cores
+ * (bench/daily.ts tree, local store on tmpfs), 4 pairs side by side: median
+ * 32.3 s with one at a time against 33.1 s with four (the first probe: 28.8
+ * s twice against 30.1 and 32.9). A streamed file's gzip (a zlib stream)
+ * is not counted: it would hold a slot for a whole large upload.
  */
 export const COMPRESSION_JOBS = Math.max(1, availableParallelism() - 1)
 
