@@ -12,11 +12,35 @@ import { setFlagsFromString } from 'node:v8'
 export const HEAP_GROWING_PERCENT = 50
 
 /**
- * Set while the heap is still a few MB, before any full collection: the
- * flag is read at each collection, so this acts as the command-line flag
- * would (every bin file imports this module first, through bin.js). A
- * `--heap-growing-percent` given to node itself is left as it is.
+ * The same for a restore, which keeps little live beside its manifest's
+ * entries and makes garbage with every file it writes: at 50 its
+ * collections took a tenth of its main thread. 20,000-file restore from a
+ * local store into tmpfs, 6 pairs side by side: median 12.5 s at 100
+ * against 13.95 s at 50 (faster in every pair, user CPU 15% less), peak
+ * RSS 3 to 5 MB higher.
  */
-if (!process.execArgv.some((arg) => arg.startsWith('--heap-growing-percent'))) {
-  setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`)
+export const RESTORE_HEAP_GROWING_PERCENT = 100
+
+const givenToNode = process.execArgv.some((arg) => arg.startsWith('--heap-growing-percent'))
+let current = givenToNode ? undefined : HEAP_GROWING_PERCENT
+
+/**
+ * Sets the heap's growth factor from the next collection on (V8 reads the
+ * flag at each one), unless node itself was given `--heap-growing-percent`,
+ * which is left as it is.
+ */
+export function setHeapGrowingPercent(percent: number): void {
+  if (givenToNode) return
+  setFlagsFromString(`--heap-growing-percent=${percent}`)
+  current = percent
 }
+
+/** The factor this module last set; undefined when node was given its own. */
+export function heapGrowingPercent(): number | undefined {
+  return current
+}
+
+// Set while the heap is still a few MB, before any full collection: every
+// bin file imports this module first, through bin.js, so this acts as the
+// command-line flag would.
+setHeapGrowingPercent(HEAP_GROWING_PERCENT)

@@ -17,6 +17,7 @@ import {
   CHOICE_OPTIONS, checkRestoreOptions, choiceFromArgs, filterFromArgs, jobsFromArgs, RESTORE_OPTIONS, targetFromArgs,
 } from '../restore/restore-options.js'
 import { openRestoreStore, STORE_ACCESS_OPTIONS, type RestoreStoreDeps } from '../restore/restore-store.js'
+import { RESTORE_HEAP_GROWING_PERCENT, setHeapGrowingPercent } from '../cli/heap-growth.js'
 
 /** Test seams; the registered command uses the defaults. */
 export interface RestoreCommandDeps extends RestoreStoreDeps {
@@ -45,6 +46,7 @@ export function makeRestoreCommand(deps: RestoreCommandDeps = {}): CommandSpec {
 export const restoreSubcommand = makeRestoreCommand()
 
 async function runRestore(args: ParsedArgs, io: CommandIO, deps: RestoreCommandDeps): Promise<number> {
+  setHeapGrowingPercent(RESTORE_HEAP_GROWING_PERCENT)
   checkRestoreOptions(args)
   const choice = choiceFromArgs(args) ?? {}
   const jobs = jobsFromArgs(args)

@@ -14,6 +14,7 @@ import {
   CHOICE_OPTIONS, checkRestoreOptions, choiceFromArgs, filterFromArgs, jobsFromArgs, RESTORE_OPTIONS, targetFromArgs,
 } from './restore-options.js'
 import { openRestoreStore, STORE_ACCESS_OPTIONS, type RestoreStore, type RestoreStoreDeps } from './restore-store.js'
+import { RESTORE_HEAP_GROWING_PERCENT, setHeapGrowingPercent } from '../cli/heap-growth.js'
 
 /** Test seams of the stage; the registered stage uses the defaults. */
 export interface RestoreStageDeps extends RestoreStoreDeps {
@@ -40,6 +41,7 @@ export function makeRestoreStage(deps: RestoreStageDeps = {}): StageSpec {
 export const restoreStage: StageSpec = makeRestoreStage()
 
 async function start(ctx: StageContext, args: ParsedArgs, deps: RestoreStageDeps): Promise<AsyncIterable<Rec>> {
+  setHeapGrowingPercent(RESTORE_HEAP_GROWING_PERCENT)
   checkRestoreOptions(args)
   const choice = choiceFromArgs(args)
   const jobs = jobsFromArgs(args)
