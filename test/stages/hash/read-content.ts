@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
 import { mkdirSync, openSync, closeSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { entropyBitsPerByte, GZIP_MIN_BYTES, GZIP_PROBE_BYTES, GZIP_PROBE_MAX_ENTROPY, GZIP_SAMPLE_BYTES, gzipPays } from '../../../src/stages/hash/gzip-decision.js'
+import { entropyBitsPerByte, GZIP_MIN_BYTES, GZIP_PROBE_BYTES, GZIP_PROBE_MAX_ENTROPY, GZIP_SAMPLE_BYTES, GZIP_SURE_MIN_BYTES, gzipPays } from '../../../src/stages/hash/gzip-decision.js'
 import { openRegular, readContent, type ContentRead, type ReadOutcome } from '../../../src/stages/hash/read-content.js'
 import { holdExclusiveLock, textOf } from '../../helpers/files.js'
 
@@ -85,6 +85,23 @@ t.test('gzipPays: an entropy probe, then the sample against the 90% threshold', 
   t.equal(gzipPays(Buffer.from(randomBytes(S / 2).toString('hex'))), true, 'hex text')
   // The documented miss: even bytes for the first 4 KiB, so deflate is never tried.
   t.equal(gzipPays(Buffer.concat([randomBytes(GZIP_PROBE_BYTES), Buffer.alloc(S - GZIP_PROBE_BYTES)])), false)
+})
+
+t.test('gzipPays: a sample of 4 KiB or more with little entropy pays without a deflate; other samples are deflated', async (t) => {
+  const zlib = await import('node:zlib')
+  let deflates = 0
+  const { gzipPays: pays } = await t.mockImport<typeof import('../../../src/stages/hash/gzip-decision.js')>('../../../src/stages/hash/gzip-decision.js', {
+    'node:zlib': { ...zlib, deflateRawSync: (...args: Parameters<typeof zlib.deflateRawSync>) => { deflates++; return zlib.deflateRawSync(...args) } },
+  })
+  const S = GZIP_SAMPLE_BYTES
+  t.equal(pays(Buffer.from(textOf(S))), true, 'text')
+  t.equal(pays(Buffer.from(randomBytes(S / 2).toString('hex'))), true, 'hex text (4 bits a byte)')
+  t.equal(pays(Buffer.from(textOf(GZIP_SURE_MIN_BYTES))), true, 'text of exactly the minimum')
+  t.equal(deflates, 0, 'none of them deflated')
+  t.equal(pays(Buffer.from(textOf(GZIP_SURE_MIN_BYTES - 1))), true, 'shorter text')
+  t.equal(deflates, 1, 'shorter text is deflated')
+  t.equal(pays(Buffer.concat([Buffer.alloc(S / 16), randomBytes(S - S / 16)])), false, '94% random')
+  t.equal(deflates, 2, 'a sample past the entropy limit is deflated')
 })
 
 t.test('entropyBitsPerByte', async (t) => {
