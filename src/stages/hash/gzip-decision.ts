@@ -68,8 +68,14 @@ export const GZIP_SURE_MIN_BYTES = 4 * 1024
  */
 export function gzipPays(sample: Buffer): boolean {
   if (sample.length < GZIP_MIN_BYTES) return false
-  if (entropyBitsPerByte(sample.subarray(0, GZIP_PROBE_BYTES)) >= GZIP_PROBE_MAX_ENTROPY) return false
-  if (sample.length >= GZIP_SURE_MIN_BYTES && entropyBitsPerByte(sample) <= GZIP_SURE_ENTROPY) return true
+  const probed = Math.min(sample.length, GZIP_PROBE_BYTES)
+  countBytes(sample, 0, probed, true)
+  if (entropyOfCounts(probed) >= GZIP_PROBE_MAX_ENTROPY) return false
+  if (sample.length >= GZIP_SURE_MIN_BYTES) {
+    // The probe's bytes are counted already: count the rest of the sample on top.
+    countBytes(sample, probed, sample.length, false)
+    if (entropyOfCounts(sample.length) <= GZIP_SURE_ENTROPY) return true
+  }
   const deflated = deflateRawSync(sample, { level: 1 })
   return deflated.length + GZIP_FRAMING_BYTES <= GZIP_MAX_RATIO * sample.length
 }
@@ -78,9 +84,18 @@ const counts = new Uint32Array(256)
 
 /** Shannon entropy of the byte values of `bytes`, in bits per byte (0 to 8). */
 export function entropyBitsPerByte(bytes: Uint8Array): number {
-  counts.fill(0)
-  const n = bytes.length
-  for (let i = 0; i < n; i++) counts[bytes[i]!]!++
+  countBytes(bytes, 0, bytes.length, true)
+  return entropyOfCounts(bytes.length)
+}
+
+/** Adds the byte values of `bytes[from, to)` to `counts`, emptied first when `fresh`. */
+function countBytes(bytes: Uint8Array, from: number, to: number, fresh: boolean): void {
+  if (fresh) counts.fill(0)
+  for (let i = from; i < to; i++) counts[bytes[i]!]!++
+}
+
+/** Shannon entropy, in bits per byte, of the `n` bytes counted in `counts`. */
+function entropyOfCounts(n: number): number {
   let bits = 0
   for (let v = 0; v < 256; v++) {
     const c = counts[v]!
