@@ -13,7 +13,6 @@ export interface VersionLine {
   line: string
 }
 
-
 /**
  * The cache lines of the versions that have a retention: a VersionMap (or
  * a view of one) gives the lines it loaded as they were read, without
