@@ -20,8 +20,13 @@ export interface InProcessStage {
 export interface InProcessPipelineSpec {
   /** The file chain, each stage reading the previous one's records: pick, hash, upload. */
   chain: InProcessStage[]
-  /** Runs beside the chain as a process (it runs the snapshot programs); its output is the sink's second input. */
-  side: StageCommand
+  /**
+   * Runs beside the chain; its output is the sink's second input. A
+   * StageCommand runs as a process (the snap stage, when it has snapshot
+   * programs to run and dumps to stream); an InProcessStage runs here, as
+   * the chain does.
+   */
+  side: StageCommand | InProcessStage
   /** The manifest stage: reads the chain's records, then `moreInputs` (the side stage's output). */
   sink: { args: string[], spec: (moreInputs: InputSource[]) => StageSpec }
   env: NodeJS.ProcessEnv
@@ -45,16 +50,21 @@ export interface InProcessPipelineSpec {
  * CPU to start and 40–100 MB, and each pipe a JSON serialization and parse
  * of every record (bench/daily.ts). The stages are the same code, with the
  * same records, headers, trailers and exit statuses as their executables.
- * The snapshot stage stays a process: it runs the configuration's programs
- * and streams their dumps, and it reads no records. Resolves when every
- * stage has ended; never rejects for a stage's failure.
+ * The side stage (snap) may stay a process: when it runs the
+ * configuration's programs it streams their dumps, work kept off this
+ * process's thread; it reads no records. Resolves when every stage has
+ * ended; never rejects for a stage's failure.
  */
 export async function runArchiveInProcess(spec: InProcessPipelineSpec): Promise<ArchivePipelineResult> {
   const stderr = spec.stderr === 'inherit' ? process.stderr : spec.stderr
   const io: CommandIO = { stdin: Readable.from([]), stdout: new Writable({ write: (_c, _e, done) => done() }), stderr, env: spec.env }
 
-  const side = spawnStage(spec.side, ['ignore', 'pipe', spec.stderr === 'inherit' ? 'inherit' : 'pipe'], spec.env, spec.stderr)
-  const onAbort = () => terminate(side.child)
+  const sideStage = 'spec' in spec.side ? spec.side : undefined
+  const sideCommand = 'spec' in spec.side ? undefined : spec.side
+  const side = sideCommand && spawnStage(sideCommand, ['ignore', 'pipe', spec.stderr === 'inherit' ? 'inherit' : 'pipe'], spec.env, spec.stderr)
+  const onAbort = () => {
+    if (side) terminate(side.child)
+  }
   spec.signal.addEventListener('abort', onAbort, { once: true })
 
   const runs: { name: string, status: () => number }[] = []
@@ -72,25 +82,33 @@ export async function runArchiveInProcess(spec: InProcessPipelineSpec): Promise<
 
   let chainEnd: AsyncIterable<Rec> | undefined
   for (const stage of spec.chain) chainEnd = await start(stage, chainEnd)
-  // Read at once into a buffer of our own: when a child exits, Node resumes
-  // its stdout if nothing reads it yet, and what it wrote is lost. The snap
-  // stage often ends before the manifest stage starts reading (a store that
-  // takes a moment to open), and its records would be gone.
-  const sideOutput = side.child.stdout!.pipe(new PassThrough({ highWaterMark: SIDE_BUFFER_BYTES }))
-  const sideInput: InputSource = { name: spec.side.name, stream: sideOutput }
+  let sideInput: InputSource
+  let sideOutput: PassThrough | undefined
+  if (sideStage) sideInput = { name: sideStage.spec.name, records: await start(sideStage, undefined) }
+  else {
+    // Read at once into a buffer of our own: when a child exits, Node resumes
+    // its stdout if nothing reads it yet, and what it wrote is lost. The snap
+    // stage often ends before the manifest stage starts reading (a store that
+    // takes a moment to open), and its records would be gone.
+    sideOutput = side!.child.stdout!.pipe(new PassThrough({ highWaterMark: SIDE_BUFFER_BYTES }))
+    sideInput = { name: sideCommand!.name, stream: sideOutput }
+  }
   const sink = await start({ spec: spec.sink.spec([sideInput]), args: spec.sink.args }, counted(chainEnd!, spec.onRecords))
 
   const sinkRecords: Rec[] = []
   for await (const rec of sink) sinkRecords.push(rec)
-  // A sink that failed before reading: close the chain (its generators' finally blocks run) and the side stage's pipe.
+  // A sink that failed before reading: close the chain (its generators'
+  // finally blocks run) and the side stage's records or pipe.
   await closeIterable(chainEnd!)
-  side.child.stdout!.destroy()
-  sideOutput.destroy()
-  const sideExit = await side.exit
+  if ('records' in sideInput) await closeIterable(sideInput.records)
+  side?.child.stdout!.destroy()
+  sideOutput?.destroy()
+  const sideExit = side ? [await side.exit] : []
   spec.signal.removeEventListener('abort', onAbort)
 
+  // In order: the chain, the side stage, the sink.
   const exits: StageExit[] = runs.map((r) => ({ name: r.name, status: r.status(), signal: null }))
-  exits.splice(spec.chain.length, 0, sideExit)
+  exits.splice(spec.chain.length, 0, ...sideExit)
   return { exits, sinkRecords }
 }
 

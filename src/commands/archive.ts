@@ -19,6 +19,7 @@ import { keyTimestamp } from '../stages/run-identity.js'
 import { hashStage } from '../stages/hash/hash-stage.js'
 import { makeManifestStage } from '../stages/manifest/manifest-stage.js'
 import { pickStage } from '../stages/pick/pick-stage.js'
+import { snapStage } from '../stages/snap/snap-stage.js'
 import { uploadStage } from '../stages/upload/upload-stage.js'
 
 const DAY_MS = 86_400_000
@@ -64,7 +65,7 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
   // nothing done), as it is for the stages; found here, before any stage runs.
   const configDir = config.dir ?? DEFAULT_CONFIG_DIR
   listPickers(configDir)
-  listPrograms(join(configDir, 'snapshots.d'), 'snapshotter')
+  const snapshotters = listPrograms(join(configDir, 'snapshots.d'), 'snapshotter') ?? []
   const dryRun = args.flag('dry-run')
   const controller = new AbortController()
   const release = await takeRunLock(stateDir, wait ?? config.values.archive.lock_wait, controller.signal)
@@ -120,7 +121,9 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
           { spec: hashStage, args: stageArgs.hash },
           { spec: uploadStage, args: stageArgs.upload },
         ],
-        side: { name: 'sysbackup-snap', args: stageArgs.snap },
+        // With no snapshotters the snap stage only writes its header and
+        // trailer: a process for that cost 0.2 s of CPU at start-up.
+        side: snapshotters.length > 0 ? { name: 'sysbackup-snap', args: stageArgs.snap } : { spec: snapStage, args: stageArgs.snap },
         sink: { spec: (moreInputs) => makeManifestStage({ moreInputs }), args: stageArgs.manifest },
         ...shared,
       })

@@ -7,10 +7,11 @@ import type { StageSpec } from '../../src/cli/stage.js'
 import { RecordReader } from '../../src/protocol/read-records.js'
 import type { Rec } from '../../src/protocol/records.js'
 import type { InputSource } from '../../src/stages/manifest/collect-inputs.js'
+import { snapStage } from '../../src/stages/snap/snap-stage.js'
 import { testDir } from '../helpers/files.js'
 
 // runArchiveInProcess with toy stages in the chain and the sink, and the
-// real sysbackup-snap as the side process.
+// real sysbackup-snap beside them, as a process or inside this one.
 
 /** A chain stage: three `note` records. */
 const source: StageSpec = {
@@ -42,7 +43,8 @@ function lateSink(moreInputs: InputSource[]): StageSpec {
         yield { type: 'seen', input: 'chain', records: chain }
         for (const input of moreInputs) {
           const side: string[] = []
-          if ('stream' in input) for await (const rec of new RecordReader(input.stream, { source: input.name })) side.push(`${String(rec.type)}:${String(rec.producer)}`)
+          const records = 'stream' in input ? new RecordReader(input.stream, { source: input.name }) : input.records
+          for await (const rec of records) side.push(`${String(rec.type)}:${String(rec.producer)}`)
           yield { type: 'seen', input: input.name, records: side }
         }
       })()
@@ -71,4 +73,22 @@ t.test('the side stage\'s records reach a sink that starts reading after the sid
   t.same(seen[1], { type: 'seen', input: 'sysbackup-snap', records: ['header:sysbackup-snap', 'trailer:sysbackup-snap'] },
     'the snap process\'s header and trailer, though it had exited long before')
   t.equal(progress.at(-1), 5, 'progress counted every record that reached the sink')
+})
+
+t.test('a side stage given as a spec runs in this process, its records reaching the sink as objects', async (t) => {
+  const dir = testDir(t)
+  const config = join(dir, 'config')
+  mkdirSync(config, { recursive: true })
+  writeFileSync(join(config, 'conf'), `[s3]\nbucket = file:${join(dir, 'store')}\n`)
+  const result = await runArchiveInProcess({
+    chain: [{ spec: source, args: [] }],
+    side: { spec: snapStage, args: ['--config', config, '--host', 'box1', '--run-time', '2026-11-26T10:00:00Z'] },
+    sink: { spec: lateSink, args: [] },
+    env: process.env,
+    stderr: process.stderr,
+    signal: new AbortController().signal,
+  })
+  t.same(result.exits.map((e) => [e.name, e.status]), [['toy-source', 0], ['sysbackup-snap', 0], ['toy-sink', 0]], 'exits in order: chain, side, sink')
+  const seen = result.sinkRecords.filter((r): r is Rec & { input: string, records: string[] } => r.type === 'seen')
+  t.same(seen[1], { type: 'seen', input: 'sysbackup-snap', records: ['header:sysbackup-snap', 'trailer:sysbackup-snap'] })
 })

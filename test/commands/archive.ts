@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { createHash } from 'node:crypto'
@@ -172,6 +172,30 @@ t.test('the stages run inside the wrapper by default, as processes with --stage-
   t.same(processes.entries, inProcess.entries, 'the same entries, field for field')
   t.same(inProcess.stages, [['sysbackup-upload', true], ['sysbackup-hash', true], ['sysbackup-pick', true], ['sysbackup-snap', true]], 'every upstream stage, each with an ok trailer')
   t.same(processes.stages, inProcess.stages, 'the same with --stage-processes')
+})
+
+t.test('the snap stage is a process only when there are snapshotters to run', async (t) => {
+  const m = await machine(t, LOCAL_STORE)
+  // Every Node process of a run notes its script (NODE_OPTIONS reaches the stage processes too).
+  const log = join(testDir(t), 'node-scripts')
+  const preload = join(testDir(t), 'note-script.mjs')
+  writeFileSync(preload, `import { appendFileSync } from 'node:fs'\nappendFileSync(${JSON.stringify(log)}, process.argv[1] + '\\n')\n`)
+  const scriptsOfARun = async () => {
+    writeFileSync(log, '')
+    const child = spawn(process.execPath, ['bin/s3-sysbackup.js', 'archive', '--config', m.store.configDir, '--state-dir', m.stateDir, '--host', 'box1', '--json'],
+      { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, NODE_OPTIONS: `--import=${preload}` } })
+    let stdout = ''
+    child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
+    t.equal(await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code))), 0, 'the run succeeds')
+    return { summary: JSON.parse(stdout) as Record<string, unknown>, scripts: readFileSync(log, 'utf8').split('\n').filter(Boolean).map((s) => s.replace(/.*\//, '')) }
+  }
+  const withSnapshotter = await scriptsOfARun()
+  t.same(withSnapshotter.scripts.sort(), ['s3-sysbackup.js', 'sysbackup-snap.js'], 'a snap process runs the snapshotter')
+  t.match(withSnapshotter.summary, { outcome: 'complete', snapshots: 1 })
+  rmSync(join(m.store.configDir, 'snapshots.d', '10-dump'))
+  const without = await scriptsOfARun()
+  t.same(without.scripts, ['s3-sysbackup.js'], 'with none, no process is started for the snap stage')
+  t.match(without.summary, { outcome: 'complete', snapshots: 0, files: 3 }, 'and the run is complete')
 })
 
 t.test('SIGTERM to the wrapper stops the stages inside it and the snapshot process: exit 130, nothing complete', async (t) => {
