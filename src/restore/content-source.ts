@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { closeSync, fstatSync, ftruncateSync, openSync } from 'node:fs'
 import type { Store } from '../store/store.js'
-import { readAt, writeAt } from './fd-io.js'
+import { readAt, writeAt } from '../util/fd-io.js'
 import { fetchContent, type ContentRef, type Fetched } from './fetch-content.js'
 import type { Fill } from './file-writer.js'
 import { giveBuffer, READ_FLAGS, takeBuffer } from './on-disk.js'

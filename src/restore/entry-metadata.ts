@@ -16,7 +16,7 @@ export type OwnerOutcome = 'set' | 'denied'
  * A chown refused with EPERM (a restore run by a user other than root) is
  * reported as `denied` and the mode is set anyway; other errors throw.
  * With `current` (the inode's stat), calls that would change nothing are
- * not made. (Synchronous: see fd-io.ts for why.)
+ * not made. (Synchronous: see util/fd-io.ts for why.)
  */
 export function setOwnerAndMode(target: number | Buffer, uid: number, gid: number, mode: number, current?: BigIntStats): OwnerOutcome {
   let outcome: OwnerOutcome = 'set'

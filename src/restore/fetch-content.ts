@@ -3,7 +3,7 @@ import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip, gunzipSync } from 'node:zlib'
 import type { Store } from '../store/store.js'
-import { writeAt } from './fd-io.js'
+import { writeAt } from '../util/fd-io.js'
 
 /** Where a file's content is: its key `content/<sha256>` and the version the manifest names. */
 /** Bodies the store already holds in memory are decoded in one call when their metadata says they decode to at most this. */

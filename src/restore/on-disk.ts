@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { closeSync, constants, fstatSync, lstatSync, openSync, type BigIntStats } from 'node:fs'
-import { readAt } from './fd-io.js'
+import { readAt } from '../util/fd-io.js'
 import type { DirHandle } from './target-dirs.js'
 import { PIN_FLAGS } from './target-dirs.js'
 

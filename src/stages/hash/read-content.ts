@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
-import { constants, type BigIntStats, type Stats } from 'node:fs'
-import { lstat, open, type FileHandle } from 'node:fs/promises'
+import { constants, fstatSync, lstatSync, openSync, type BigIntStats, type Stats } from 'node:fs'
+import { closeQuietly, readAt } from '../../util/fd-io.js'
 import type { FsPath } from '../../protocol/path-codec.js'
 import { GZIP_SAMPLE_BYTES, gzipPays } from './gzip-decision.js'
 import { flock, type LockOutcome } from '../../util/flock.js'
@@ -64,62 +64,64 @@ export function wallClockNs(): bigint {
  *
  * The path is lstat'ed first, so nothing that is not a regular file (a
  * device whose open has side effects, a FIFO) is opened in the common case;
- * the fstat after opening catches what changed in between.
+ * the fstat after opening catches what changed in between. The lstat, open,
+ * fstats and close are synchronous; only the reads go through the thread
+ * pool (see util/fd-io.ts for why).
  */
 export async function readContent(path: FsPath, options: ReadOptions): Promise<ReadOutcome> {
   try {
-    const st = await lstat(path)
+    const st = lstatSync(path)
     if (!st.isFile()) return { kind: 'not-regular', what: describeType(st) }
   } catch (err) {
     return notReadOf(err, 'lstat')
   }
-  const opened = await openRegular(path)
-  if (!('handle' in opened)) return opened
-  const { handle } = opened
+  const opened = openRegular(path)
+  if (!('fd' in opened)) return opened
   try {
-    return await readOpen(handle, opened.stats, options)
+    return await readOpen(opened.fd, opened.stats, options)
   } finally {
-    await handle.close().catch(() => {})
+    closeQuietly(opened.fd)
   }
 }
 
 /**
  * Opens `path` read-only without following a final symlink and without
- * blocking on a FIFO, and fstats it; anything but a regular file is closed
- * again and reported as `not-regular`.
+ * blocking on a FIFO, and fstats it, synchronously (see util/fd-io.ts);
+ * anything but a regular file is closed again and reported as
+ * `not-regular`. The caller closes the descriptor returned.
  */
-export async function openRegular(path: FsPath): Promise<{ handle: FileHandle, stats: BigIntStats } | NotRead> {
-  let handle: FileHandle
+export function openRegular(path: FsPath): { fd: number, stats: BigIntStats } | NotRead {
+  let fd: number
   try {
-    handle = await openNoAtime(path)
+    fd = openNoAtime(path)
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ELOOP') return { kind: 'not-regular', what: 'a symbolic link' }
     return notReadOf(err, 'open')
   }
   try {
-    const stats = await handle.stat({ bigint: true })
-    if (stats.isFile()) return { handle, stats }
-    await handle.close()
+    const stats = fstatSync(fd, { bigint: true })
+    if (stats.isFile()) return { fd, stats }
+    closeQuietly(fd)
     return { kind: 'not-regular', what: describeType(stats) }
   } catch (err) {
-    await handle.close().catch(() => {})
+    closeQuietly(fd)
     return notReadOf(err, 'fstat')
   }
 }
 
-async function openNoAtime(path: FsPath): Promise<FileHandle> {
-  if (NOATIME === 0) return open(path, OPEN_FLAGS)
+function openNoAtime(path: FsPath): number {
+  if (NOATIME === 0) return openSync(path, OPEN_FLAGS)
   try {
-    return await open(path, OPEN_FLAGS | NOATIME)
+    return openSync(path, OPEN_FLAGS | NOATIME)
   } catch (err) {
     // EPERM: O_NOATIME needs us to own the file (or CAP_FOWNER); read it the ordinary way.
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err
-    return open(path, OPEN_FLAGS)
+    return openSync(path, OPEN_FLAGS)
   }
 }
 
-async function readOpen(handle: FileHandle, opened: BigIntStats, options: ReadOptions): Promise<ReadOutcome> {
-  const lock = await flock(handle.fd, 'shared', options.lockTimeoutMs, options.signal)
+async function readOpen(fd: number, opened: BigIntStats, options: ReadOptions): Promise<ReadOutcome> {
+  const lock = await flock(fd, 'shared', options.lockTimeoutMs, options.signal)
   if (!lock.locked && lock.code === 'ABORTED') return { kind: 'aborted' }
   const nowNs = options.nowNs ?? wallClockNs
   const startedNs = nowNs()
@@ -127,7 +129,7 @@ async function readOpen(handle: FileHandle, opened: BigIntStats, options: ReadOp
   // After a wait for the lock the file may have been written meanwhile: look again.
   if (!lock.locked || lock.waited) {
     try {
-      before = await handle.stat({ bigint: true })
+      before = fstatSync(fd, { bigint: true })
     } catch (err) {
       return notReadOf(err, 'fstat')
     }
@@ -143,7 +145,7 @@ async function readOpen(handle: FileHandle, opened: BigIntStats, options: ReadOp
   try {
     for (;;) {
       if (options.signal?.aborted) return { kind: 'aborted' }
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, readSize)
+      const bytesRead = await readAt(fd, buffer, 0, buffer.length, readSize)
       const chunk = buffer.subarray(0, bytesRead)
       hash.update(chunk)
       readSize += bytesRead
@@ -163,7 +165,7 @@ async function readOpen(handle: FileHandle, opened: BigIntStats, options: ReadOp
   }
   let after: BigIntStats
   try {
-    after = await handle.stat({ bigint: true })
+    after = fstatSync(fd, { bigint: true })
   } catch (err) {
     return notReadOf(err, 'fstat')
   }

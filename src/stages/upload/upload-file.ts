@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
 import { availableParallelism } from 'node:os'
-import type { FileHandle } from 'node:fs/promises'
 import { Readable, pipeline } from 'node:stream'
 import { promisify } from 'node:util'
 import { createGzip, gzip } from 'node:zlib'
@@ -8,6 +7,7 @@ import type { FsPath } from '../../protocol/path-codec.js'
 import { DEFAULT_PART_SIZE } from '../../store/parts.js'
 import type { LockMode, PutOptions, Store } from '../../store/store.js'
 import { openRegular, type NotRead } from '../hash/read-content.js'
+import { closeQuietly, readAt } from '../../util/fd-io.js'
 import type { Limiter } from '../../util/limiter.js'
 
 const gzipAsync = promisify(gzip)
@@ -126,14 +126,14 @@ export async function uploadFile(path: FsPath, expected: ExpectedContent, opts: 
   let expect = { sha256: expected.sha256, size: expected.size }
   let bytesRead = 0
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
-    const opened = await openRegular(path)
-    if (!('handle' in opened)) return { ...opened, bytesRead }
-    const { handle } = opened
+    const opened = openRegular(path)
+    if (!('fd' in opened)) return { ...opened, bytesRead }
+    const { fd } = opened
     try {
       const size = Number(opened.stats.size)
       if (size <= opts.smallFileMax) {
         const charge = Math.max(size, 1) * (expected.gzip ? 2 : 1)
-        const small = await opts.memory.run(charge, () => storeSmall(handle, size, expect.sha256, expected.gzip, opts))
+        const small = await opts.memory.run(charge, () => storeSmall(fd, size, expect.sha256, expected.gzip, opts))
         if (small.kind !== 'grew') {
           bytesRead += small.bytesRead
           return { ...small, bytesRead }
@@ -141,13 +141,13 @@ export async function uploadFile(path: FsPath, expected: ExpectedContent, opts: 
         bytesRead += small.bytesRead
         // It grew past the in-memory limit while being read: stream it instead.
       }
-      const streamed = await opts.memory.run(opts.streamBytes, () => storeStreamed(path, handle, expect, expected.gzip, opts))
+      const streamed = await opts.memory.run(opts.streamBytes, () => storeStreamed(path, fd, expect, expected.gzip, opts))
       bytesRead += streamed.bytesRead
       if (streamed.kind !== 'changed') return { ...streamed, bytesRead }
       if (opts.isKnown(streamed.sha256)) return { kind: 'known', sha256: streamed.sha256, readSize: streamed.readSize, bytesRead }
       expect = { sha256: streamed.sha256, size: streamed.readSize }
     } finally {
-      await handle.close().catch(() => {})
+      closeQuietly(fd)
     }
   }
   return { kind: 'unstable', bytesRead }
@@ -160,7 +160,7 @@ type SmallResult =
   | (NotRead & { bytesRead: number })
 
 /** Reads the open file (`size` bytes by fstat) whole, hashes it, and stores it under that hash. */
-async function storeSmall(handle: FileHandle, size: number, expectedSha: string, encode: boolean, opts: UploadFileOptions): Promise<SmallResult> {
+async function storeSmall(fd: number, size: number, expectedSha: string, encode: boolean, opts: UploadFileOptions): Promise<SmallResult> {
   const chunks: Buffer[] = []
   let total = 0
   for (;;) {
@@ -170,7 +170,7 @@ async function storeSmall(handle: FileHandle, size: number, expectedSha: string,
     const buffer = Buffer.allocUnsafe(Math.min(want, READ_CHUNK_BYTES, opts.smallFileMax + 1 - total))
     let n: number
     try {
-      n = (await handle.read(buffer, 0, buffer.length, total)).bytesRead
+      n = await readAt(fd, buffer, 0, buffer.length, total)
     } catch (err) {
       return { ...notReadOf(err), bytesRead: total }
     }
@@ -195,7 +195,7 @@ type StreamResult =
   | { kind: 'changed', sha256: string, readSize: number, bytesRead: number }
   | (NotRead & { bytesRead: number })
 
-async function storeStreamed(path: FsPath, handle: FileHandle, expect: { sha256: string, size: number }, encode: boolean, opts: UploadFileOptions): Promise<StreamResult> {
+async function storeStreamed(path: FsPath, fd: number, expect: { sha256: string, size: number }, encode: boolean, opts: UploadFileOptions): Promise<StreamResult> {
   const hash = createHash('sha256')
   let readSize = 0
   let bytesStored = 0
@@ -208,7 +208,7 @@ async function storeStreamed(path: FsPath, handle: FileHandle, expect: { sha256:
       const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES)
       let n: number
       try {
-        n = (await handle.read(buffer, 0, buffer.length, readSize)).bytesRead
+        n = await readAt(fd, buffer, 0, buffer.length, readSize)
       } catch (err) {
         throw new FileReadError((err as NodeJS.ErrnoException).code ?? 'EIO')
       }

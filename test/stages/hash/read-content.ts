@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { mkdirSync, openSync, closeSync, symlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, fstatSync, mkdirSync, openSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { entropyBitsPerByte, GZIP_MIN_BYTES, GZIP_PROBE_BYTES, GZIP_PROBE_MAX_ENTROPY, GZIP_SAMPLE_BYTES, GZIP_SURE_MIN_BYTES, gzipPays } from '../../../src/stages/hash/gzip-decision.js'
 import { openRegular, readContent, type ContentRead, type ReadOutcome } from '../../../src/stages/hash/read-content.js'
@@ -137,12 +137,13 @@ t.test('openRegular: a FIFO opens without waiting for a writer and is refused', 
   execFileSync('mkfifo', [join(dir, 'fifo')])
   symlinkSync(join(dir, 'target'), join(dir, 'link'))
   mkdirSync(join(dir, 'dir'))
-  t.same(await openRegular(join(dir, 'fifo')), { kind: 'not-regular', what: 'a FIFO' })
-  t.same(await openRegular(join(dir, 'link')), { kind: 'not-regular', what: 'a symbolic link' }, 'O_NOFOLLOW')
-  t.same(await openRegular(join(dir, 'dir')), { kind: 'not-regular', what: 'a directory' })
-  const ok = await openRegular(join(dir, 'target'))
-  t.ok('handle' in ok, 'a regular file opens')
-  if ('handle' in ok) await ok.handle.close()
+  t.same(openRegular(join(dir, 'fifo')), { kind: 'not-regular', what: 'a FIFO' })
+  t.same(openRegular(join(dir, 'link')), { kind: 'not-regular', what: 'a symbolic link' }, 'O_NOFOLLOW')
+  t.same(openRegular(join(dir, 'dir')), { kind: 'not-regular', what: 'a directory' })
+  const ok = openRegular(join(dir, 'target'))
+  t.ok('fd' in ok, 'a regular file opens')
+  if ('fd' in ok) t.equal(fstatSync(ok.fd).size, 1, 'its descriptor, open on it')
+  if ('fd' in ok) closeSync(ok.fd)
 })
 
 t.test('a file under an exclusive flock is read without the lock after the timeout', async (t) => {

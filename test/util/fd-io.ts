@@ -1,7 +1,7 @@
 import t from 'tap'
 import { closeSync, openSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { readAt, writeAt } from '../../src/restore/fd-io.js'
+import { readAt, writeAt } from '../../src/util/fd-io.js'
 
 t.test('writeAt writes the whole buffer at its position, small (at once) and large (through the pool)', async (t) => {
   const path = join(t.testdir({}), 'out')
