@@ -19,11 +19,13 @@
  * not start with `.` (temporary files and the marker do) nor look like a
  * version id; anything else S3 allows is fine.
  *
- * Writes are atomic: the bytes go to a temporary file, are linked into
- * place under a fresh version id (link fails rather than overwrite, so
- * concurrent writers get distinct ids), then the .json is renamed into
- * place. A version exists once its .json does; bytes without one (a crash
- * in between) are invisible. Retention changes rewrite the .json under an
+ * Writes are atomic. A put of a buffer writes its bytes straight into a
+ * file created under a fresh version id (O_EXCL: concurrent writers get
+ * distinct ids); a streamed put writes a temporary file and links it into
+ * place under a fresh id (link fails rather than overwrite). Either way the
+ * .json is renamed into place last: a version exists once its .json does,
+ * and bytes without one (a write still going on, or a crash in between) are
+ * invisible. Retention changes rewrite the .json under an
  * flock(2) on the version's bytes, so two concurrent extensions cannot lose
  * one another, and are fsynced at once.
  *
@@ -305,19 +307,20 @@ export class LocalStore implements Store {
     // Synchronous calls: with no fsync each is a few microseconds in the page
     // cache, where a FileHandle round trip through the thread pool costs tens
     // (measured: a first backup's upload spent most of its time in them).
-    mkdirSync(dir, { recursive: true })
-    const tmp = tempName(dir)
+    // No temporary file: the bytes are written under their version id, which
+    // stays invisible until the .json is in place.
+    const fresh = mkdirSync(dir, { recursive: true }) !== undefined
     this.noteUnsynced()
-    const fd = openSync(tmp, 'wx', 0o444)
+    const { versionId, fd } = this.claimVersion(dir, fresh)
     try {
       for (let done = 0; done < body.length;) done += writeSync(fd, body, done)
     } catch (err) {
       closeSync(fd)
-      rmSync(tmp, { force: true })
+      rmSync(join(dir, versionId), { force: true })
       throw err
     }
     closeSync(fd)
-    const versionId = this.commit(key, dir, tmp, body.length, createHash('sha256').update(body).digest('hex'), opts)
+    this.describe(key, dir, versionId, body.length, createHash('sha256').update(body).digest('hex'), opts)
     this.requests.add('PutObject')
     return { versionId }
   }
@@ -363,6 +366,23 @@ export class LocalStore implements Store {
     for (const api of last) this.requests.add(api)
   }
 
+  /**
+   * Creates, open for writing, the bytes file of a new version of the key
+   * whose directory is `dir`, under a fresh version id; O_EXCL makes a
+   * concurrent writer that took the same id fail, and this one take the
+   * next. `fresh`: this call created `dir`, so it holds no version to read.
+   */
+  private claimVersion(dir: string, fresh: boolean): { versionId: string, fd: number } {
+    for (let attempt = 0; ; attempt++) {
+      const versionId = fresh && attempt === 0 ? versionIdAt(this.clock(), 0) : this.nextVersionId(dir)
+      try {
+        return { versionId, fd: openSync(join(dir, versionId), 'wx', 0o444) }
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 100) throw err
+      }
+    }
+  }
+
   /** Links the finished temporary file `tmp` in as a new version of `key`, writes its .json, and returns the version id. */
   private commit(key: string, dir: string, tmp: string, size: number, sha256: string, opts: PutOptions): string {
     let versionId: string | undefined
@@ -380,6 +400,12 @@ export class LocalStore implements Store {
     } finally {
       rmSync(tmp, { force: true })
     }
+    this.describe(key, dir, versionId, size, sha256, opts)
+    return versionId
+  }
+
+  /** Writes the .json of version `versionId` of `key`, whose bytes are in place: the version exists from then on. */
+  private describe(key: string, dir: string, versionId: string, size: number, sha256: string, opts: PutOptions): void {
     const meta: VersionMeta = {
       key,
       versionId,
@@ -393,7 +419,6 @@ export class LocalStore implements Store {
       retainUntil: opts.retainUntil.toISOString(),
     }
     writeNewMeta(dir, meta)
-    return versionId
   }
 
   /**

@@ -6,6 +6,7 @@
  */
 import t from 'tap'
 import { execFileSync } from 'node:child_process'
+import * as fs from 'node:fs'
 import { existsSync, mkdirSync, readdirSync, readFileSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createHash } from 'node:crypto'
@@ -131,6 +132,32 @@ t.test('concurrent writers of one key get distinct versions', async (t) => {
   t.equal(new Set(ids).size, 20)
   const listed = (await collect(store.listVersions('manifests/'))).flat()
   t.equal(listed.length, 20)
+})
+
+t.test('a put of a buffer writes its bytes under the version id: no temporary file, no link, and no readdir of a new key', async (t) => {
+  const calls: string[] = []
+  const counted = <A extends unknown[], R>(name: string, fn: (...args: A) => R) => (...args: A): R => {
+    calls.push(name)
+    return fn(...args)
+  }
+  const { LocalStore: Counted } = await t.mockImport<typeof import('../../src/store/local-store.js')>('../../src/store/local-store.js', {
+    'node:fs': { ...fs, readdirSync: counted('readdir', fs.readdirSync), linkSync: counted('link', fs.linkSync), renameSync: counted('rename', fs.renameSync) },
+  })
+  const dir = join(t.testdir(), 's')
+  const store = Counted.open(dir, { create: true })
+  const opts = { lockMode: 'GOVERNANCE' as const, retainUntil: new Date(Date.now() + DAY) }
+  calls.length = 0
+  const first = await store.putBuffer('content/new', Buffer.from('one'), opts)
+  t.same(calls, ['rename'], 'a new key: the .json renamed into place, nothing else')
+  t.same(readdirSync(join(dir, 'content', 'new')).sort(), [first.versionId, `${first.versionId}.json`], 'no temporary left')
+  calls.length = 0
+  const second = await store.putBuffer('content/new', Buffer.from('two'), opts)
+  t.same(calls, ['readdir', 'rename'], 'a key with versions: its directory read for the newest id')
+  t.ok(second.versionId > first.versionId)
+  const { body } = await store.get('content/new', first.versionId)
+  const chunks: Buffer[] = []
+  for await (const c of body) chunks.push(c as Buffer)
+  t.equal(Buffer.concat(chunks).toString(), 'one', 'each version holds its own bytes')
 })
 
 t.test('retention follows the injected clock', async (t) => {
