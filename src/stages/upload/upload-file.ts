@@ -200,6 +200,12 @@ async function storeStreamed(path: FsPath, fd: number, expect: { sha256: string,
   let readSize = 0
   let bytesStored = 0
   let actual: string | undefined
+  /**
+   * The read under way, if any. A store that gives up on the body (a failed
+   * part, zlib's stream torn down) may leave one behind, and `fd` must not
+   * be closed under it: its number could be reused at once by a socket.
+   */
+  let reading: Promise<number> | undefined
 
   async function* fileChunks(): AsyncGenerator<Buffer> {
     for (;;) {
@@ -208,7 +214,7 @@ async function storeStreamed(path: FsPath, fd: number, expect: { sha256: string,
       const buffer = Buffer.allocUnsafe(READ_CHUNK_BYTES)
       let n: number
       try {
-        n = await readAt(fd, buffer, 0, buffer.length, readSize)
+        n = await (reading = readAt(fd, buffer, 0, buffer.length, readSize))
       } catch (err) {
         throw new FileReadError((err as NodeJS.ErrnoException).code ?? 'EIO')
       }
@@ -242,6 +248,8 @@ async function storeStreamed(path: FsPath, fd: number, expect: { sha256: string,
   } catch (err) {
     if (err instanceof FileReadError) return { ...notReadOf(err), bytesRead: readSize }
     throw err
+  } finally {
+    await reading?.catch(() => {})
   }
   if (result === null) return { kind: 'changed', sha256: actual!, readSize, bytesRead: readSize }
   return { kind: 'stored', sha256: expect.sha256, readSize, versionId: result.versionId, bytesRead: readSize, bytesStored }

@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
 import { GZIP_LEVEL, SMALL_FILE_MAX, streamMemory, uploadFile, type UploadFileOptions } from '../../../src/stages/upload/upload-file.js'
+import { StoreError } from '../../../src/store/errors.js'
 import { LocalStore } from '../../../src/store/local-store.js'
 import { DEFAULT_PART_SIZE } from '../../../src/store/parts.js'
 import { Limiter } from '../../../src/util/limiter.js'
@@ -72,4 +73,24 @@ t.test('content stored as it is does not wait for compressions', async (t) => {
   t.equal(compressions.waitingCount, 0)
   release()
   await held
+})
+
+t.test('a store that gives up on a streamed body with a read under way: the file stays open until that read has ended', async (t) => {
+  const dir = t.testdir({})
+  const content = Buffer.alloc(3 * 1024 * 1024, 'x')
+  const path = join(dir, 'file')
+  writeFileSync(path, content)
+  const opts = optionsIn(dir, new Limiter(1))
+  const readEnds: number[] = []
+  opts.smallFileMax = 1024 // streamed, in chunks of 1 MiB
+  opts.afterChunk = async (_path, bytes) => { readEnds.push(bytes) }
+  // Takes the first chunk, asks for the next without waiting for it, and fails.
+  opts.store.putStream = async (_key, body) => {
+    const chunks = body[Symbol.asyncIterator]()
+    await chunks.next()
+    chunks.next().catch(() => {})
+    throw new StoreError('UploadPart', 'test', 'InternalError', 'the part failed')
+  }
+  await t.rejects(uploadFile(path, { sha256: sha256(content), size: content.length, gzip: false }, opts), { code: 'InternalError' })
+  t.same(readEnds, [1024 * 1024, 2 * 1024 * 1024], 'the second read had ended when the upload gave up')
 })
