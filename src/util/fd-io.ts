@@ -17,6 +17,11 @@ import { closeSync, read, write, writeSync } from 'node:fs'
  * up to 64 KiB (most files' whole content) is made at once too: a trip
  * through the pool per file cost more than the copy into the page cache
  * (the 20,000-file local restore, side by side: ~3% of its wall and CPU).
+ *
+ * Unlike a FileHandle's close, closeSync does not wait for a read or write
+ * still queued in the pool, whose descriptor number may then belong to
+ * another file or a socket: callers close a descriptor only once every
+ * readAt and writeAt on it has settled.
  */
 
 /** Reads up to `length` bytes at `position` into `buf` from `offset`; resolves with the count (0 at end of file). */
