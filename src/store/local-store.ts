@@ -311,7 +311,8 @@ export class LocalStore implements Store {
     // stays invisible until the .json is in place.
     const fresh = mkdirSync(dir, { recursive: true }) !== undefined
     this.noteUnsynced()
-    const { versionId, fd } = this.claimVersion(dir, fresh)
+    // O_EXCL: the id is ours once the file is created.
+    const { versionId, created: fd } = this.takeVersionId(dir, fresh, (path) => openSync(path, 'wx', 0o444))
     try {
       for (let done = 0; done < body.length;) done += writeSync(fd, body, done)
     } catch (err) {
@@ -367,16 +368,16 @@ export class LocalStore implements Store {
   }
 
   /**
-   * Creates, open for writing, the bytes file of a new version of the key
-   * whose directory is `dir`, under a fresh version id; O_EXCL makes a
-   * concurrent writer that took the same id fail, and this one take the
-   * next. `fresh`: this call created `dir`, so it holds no version to read.
+   * Takes a fresh version id of the key whose directory is `dir`: `create`
+   * makes the id's bytes file, failing with EEXIST when a concurrent writer
+   * took the same id between our readdir and it, and the next id is tried.
+   * `fresh`: this call created `dir`, so it holds no version to read.
    */
-  private claimVersion(dir: string, fresh: boolean): { versionId: string, fd: number } {
+  private takeVersionId<T>(dir: string, fresh: boolean, create: (path: string) => T): { versionId: string, created: T } {
     for (let attempt = 0; ; attempt++) {
       const versionId = fresh && attempt === 0 ? versionIdAt(this.clock(), 0) : this.nextVersionId(dir)
       try {
-        return { versionId, fd: openSync(join(dir, versionId), 'wx', 0o444) }
+        return { versionId, created: create(join(dir, versionId)) }
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 100) throw err
       }
@@ -385,18 +386,9 @@ export class LocalStore implements Store {
 
   /** Links the finished temporary file `tmp` in as a new version of `key`, writes its .json, and returns the version id. */
   private commit(key: string, dir: string, tmp: string, size: number, sha256: string, opts: PutOptions): string {
-    let versionId: string | undefined
+    let versionId: string
     try {
-      for (let attempt = 0; versionId === undefined; attempt++) {
-        const candidate = this.nextVersionId(dir)
-        try {
-          linkSync(tmp, join(dir, candidate))
-          versionId = candidate
-        } catch (err) {
-          // Another writer took this id between our readdir and link: take the next one.
-          if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 100) throw err
-        }
-      }
+      versionId = this.takeVersionId(dir, false, (path) => linkSync(tmp, path)).versionId
     } finally {
       rmSync(tmp, { force: true })
     }
