@@ -59,9 +59,10 @@ export async function runArchiveInProcess(spec: InProcessPipelineSpec): Promise<
   const stderr = spec.stderr === 'inherit' ? process.stderr : spec.stderr
   const io: CommandIO = { stdin: Readable.from([]), stdout: new Writable({ write: (_c, _e, done) => done() }), stderr, env: spec.env }
 
-  const sideStage = 'spec' in spec.side ? spec.side : undefined
-  const sideCommand = 'spec' in spec.side ? undefined : spec.side
-  const side = sideCommand && spawnStage(sideCommand, ['ignore', 'pipe', spec.stderr === 'inherit' ? 'inherit' : 'pipe'], spec.env, spec.stderr)
+  const sideSpec = spec.side
+  const side = 'spec' in sideSpec
+    ? undefined
+    : spawnStage(sideSpec, ['ignore', 'pipe', spec.stderr === 'inherit' ? 'inherit' : 'pipe'], spec.env, spec.stderr)
   const onAbort = () => {
     if (side) terminate(side.child)
   }
@@ -84,14 +85,14 @@ export async function runArchiveInProcess(spec: InProcessPipelineSpec): Promise<
   for (const stage of spec.chain) chainEnd = await start(stage, chainEnd)
   let sideInput: InputSource
   let sideOutput: PassThrough | undefined
-  if (sideStage) sideInput = { name: sideStage.spec.name, records: await start(sideStage, undefined) }
+  if ('spec' in sideSpec) sideInput = { name: sideSpec.spec.name, records: await start(sideSpec, undefined) }
   else {
     // Read at once into a buffer of our own: when a child exits, Node resumes
     // its stdout if nothing reads it yet, and what it wrote is lost. The snap
     // stage often ends before the manifest stage starts reading (a store that
     // takes a moment to open), and its records would be gone.
     sideOutput = side!.child.stdout!.pipe(new PassThrough({ highWaterMark: SIDE_BUFFER_BYTES }))
-    sideInput = { name: sideCommand!.name, stream: sideOutput }
+    sideInput = { name: sideSpec.name, stream: sideOutput }
   }
   const sink = await start({ spec: spec.sink.spec([sideInput]), args: spec.sink.args }, counted(chainEnd!, spec.onRecords))
 
