@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { mkdir, open, rename, unlink } from 'node:fs/promises'
-import { dirname } from 'node:path'
+import { mkdir, open, readdir, rename, unlink } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
 
 /**
  * Replaces `file` with `chunks`, written in turn (each pulled once the
@@ -9,11 +9,14 @@ import { dirname } from 'node:path'
  * directory fsync'ed, so a crash leaves the old content or the new, never
  * a mix. Creates the directory (with `dirMode`) when missing. Throws the
  * filesystem error when it cannot, leaving no temporary file behind.
+ * Temporary files of `file` left by processes that no longer run (killed
+ * while writing it) are removed as it is written.
  */
 export async function writeFileAtomic(file: string, chunks: Iterable<Buffer>, modes: { dirMode: number, fileMode: number }): Promise<void> {
   const dir = dirname(file)
   await mkdir(dir, { recursive: true, mode: modes.dirMode })
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  await removeStaleTemps(file).catch(() => {}) // a leftover only costs its space
   const handle = await open(temp, 'wx', modes.fileMode)
   try {
     try {
@@ -29,6 +32,25 @@ export async function writeFileAtomic(file: string, chunks: Iterable<Buffer>, mo
     throw err
   }
   await syncDirectory(dir)
+}
+
+/** Unlinks `file`'s temporary files (`file.PID.HEX.tmp`) whose process no longer runs. */
+async function removeStaleTemps(file: string): Promise<void> {
+  const prefix = `${basename(file)}.`
+  for (const name of await readdir(dirname(file))) {
+    const pid = name.startsWith(prefix) ? /^(\d+)\.[0-9a-f]{8}\.tmp$/.exec(name.slice(prefix.length))?.[1] : undefined
+    if (pid !== undefined && !running(Number(pid))) await unlink(join(dirname(file), name)).catch(() => {})
+  }
+}
+
+/** Whether process `pid` exists (EPERM: it does, owned by someone else). */
+function running(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 /** Makes a rename durable; some filesystems cannot fsync a directory, which is fine. */
