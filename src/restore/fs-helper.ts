@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
+import { lutimesSync } from 'node:fs'
 import { lutimes } from 'node:fs/promises'
 import type { Readable, Writable } from 'node:stream'
 
@@ -124,11 +125,30 @@ export class FsHelper {
     return this.child !== null
   }
 
+  /** Requests sent to the helper so far. */
+  get sent(): number {
+    return this.nextId - 1
+  }
+
   /**
    * Sets the access and modification times of `path` (not following a
    * symlink there), in nanoseconds since the epoch. Rejects with HelperError.
+   * Times in whole seconds from 1970 on are set here, synchronously: Node
+   * passes them exactly (it loses only digits below the microsecond, and
+   * takes a time before 1970 for "now"), and most files of a system have
+   * them (package managers unpack with whole-second times), so most files
+   * cost no round trip to the helper (a pipe write and an answer to read,
+   * ~40 µs of this thread each).
    */
   setTimes(path: Buffer, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
+    if (wholeSecondsSince1970(atimeNs) && wholeSecondsSince1970(mtimeNs)) {
+      try {
+        lutimesSync(path, Number(atimeNs / NS_PER_SECOND), Number(mtimeNs / NS_PER_SECOND))
+        return Promise.resolve()
+      } catch (err) {
+        return Promise.reject(new HelperError((err as NodeJS.ErrnoException).code ?? 'EIO'))
+      }
+    }
     if (this.child === null) {
       return lutimes(path, Number(atimeNs) / 1e9, Number(mtimeNs) / 1e9)
         .catch((err: NodeJS.ErrnoException) => { throw new HelperError(err.code ?? 'EIO') })
@@ -192,3 +212,8 @@ export class FsHelper {
 }
 
 const NUL = Buffer.from([0])
+const NS_PER_SECOND = 1_000_000_000n
+
+function wholeSecondsSince1970(ns: bigint): boolean {
+  return ns >= 0n && ns % NS_PER_SECOND === 0n
+}

@@ -100,7 +100,8 @@ async function* restore(run: RestoreRun): AsyncGenerator<Rec> {
   const now = run.now?.() ?? new Date()
   const r = new Restorer({
     ctx, target, store: run.store!, content: new ContentSource(run.store!, target, ctx.signal), owners, helper, acls, overwrite: run.overwrite,
-    atimeNs: BigInt(now.getTime()) * 1_000_000n,
+    // Whole seconds, which FsHelper sets without its helper process.
+    atimeNs: BigInt(Math.floor(now.getTime() / 1000)) * 1_000_000_000n,
   })
   const symlinks: SymlinkEntry[] = []
   const snapshots: Rec[] = []

@@ -29,7 +29,7 @@ export interface RestorerParts {
   acls: AclBatch
   /** Replace existing entries that differ (--overwrite). */
   overwrite: boolean
-  /** Access time given to everything restored, in nanoseconds (the restore's start). */
+  /** Access time given to everything restored, in nanoseconds: the restore's start, in whole seconds. */
   atimeNs: bigint
 }
 
