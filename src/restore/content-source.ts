@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { closeSync, fstatSync, ftruncateSync, openSync } from 'node:fs'
 import type { Store } from '../store/store.js'
 import { readAt, writeAt } from '../util/fd-io.js'
+import type { DecodeWorkers } from './decode-workers.js'
 import { fetchContent, type ContentRef, type Fetched } from './fetch-content.js'
 import type { Fill } from './file-writer.js'
 import { giveBuffer, READ_FLAGS, takeBuffer } from './on-disk.js'
@@ -26,7 +27,7 @@ const REMEMBERED = 32_768
 export class ContentSource {
   private readonly written = new Map<string, readonly Buffer[]>()
 
-  constructor(private readonly store: Store, private readonly target: TargetDirs, private readonly signal?: AbortSignal) {}
+  constructor(private readonly store: Store, private readonly target: TargetDirs, private readonly signal?: AbortSignal, private readonly decoder?: DecodeWorkers) {}
 
   /** The Fill for one file's content. */
   fill(ref: ContentRef): Fill {
@@ -41,7 +42,7 @@ export class ContentSource {
           ftruncateSync(out, 0)
         }
       }
-      return fetchContent(this.store, ref, out, this.signal)
+      return fetchContent(this.store, ref, out, this.signal, this.decoder)
     }
   }
 

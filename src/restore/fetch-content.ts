@@ -4,10 +4,15 @@ import { pipeline } from 'node:stream/promises'
 import { createGunzip, gunzipSync } from 'node:zlib'
 import type { Store } from '../store/store.js'
 import { writeAt } from '../util/fd-io.js'
+import type { DecodeWorkers } from './decode-workers.js'
 
-/** Where a file's content is: its key `content/<sha256>` and the version the manifest names. */
 /** Bodies the store already holds in memory are decoded in one call when their metadata says they decode to at most this. */
 const WHOLE_DECODE_BYTES = 4 * 1024 * 1024
+
+/** Plain (not gzipped) bodies shorter than this are written here, not by a decode worker: hashing and writing them costs less than the messages. */
+const OFFLOAD_MIN_BYTES = 16 * 1024
+
+/** Where a file's content is: its key `content/<sha256>` and the version the manifest names. */
 
 export interface ContentRef {
   key: string
@@ -42,7 +47,7 @@ export interface Fetched {
  * key or version) propagate. Memory: one chunk in flight.
  * Cost: one GetObject.
  */
-export async function fetchContent(store: Store, ref: ContentRef, out: number, signal?: AbortSignal): Promise<Fetched> {
+export async function fetchContent(store: Store, ref: ContentRef, out: number, signal?: AbortSignal, decoder?: DecodeWorkers): Promise<Fetched> {
   const { info, body, whole } = await store.get(ref.key, ref.versionId)
   const gzip = info.contentEncoding?.toLowerCase() === 'gzip' || info.metadata.encoding === 'gzip'
   const hash = createHash('sha256')
@@ -61,6 +66,7 @@ export async function fetchContent(store: Store, ref: ContentRef, out: number, s
       bytes += chunk.length
     }
   }
+  let digest: string | undefined
   const where = `${ref.key}${ref.versionId !== undefined ? ` (version ${ref.versionId})` : ''}`
   // An abort destroys the body (pipeline's own signal option costs an AbortError per call, even unused).
   const onAbort = () => body.destroy(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'))
@@ -73,7 +79,11 @@ export async function fetchContent(store: Store, ref: ContentRef, out: number, s
       // streams (a small file's pipeline and gunzip stream cost more than its bytes).
       body.destroy()
       transferred = whole.length
-      await write([gzip ? gunzipSync(whole, { maxOutputLength: WHOLE_DECODE_BYTES + 1 }) : whole])
+      if (decoder !== undefined && (gzip || whole.length >= OFFLOAD_MIN_BYTES)) {
+        const decoded = await decoder.decodeInto(out, whole, gzip, WHOLE_DECODE_BYTES + 1)
+        bytes = decoded.bytes
+        digest = decoded.sha256
+      } else await write([gzip ? gunzipSync(whole, { maxOutputLength: WHOLE_DECODE_BYTES + 1 }) : whole])
     } else if (gzip) await pipeline(body, counter, createGunzip(), write)
     else await pipeline(body, counter, write)
   } catch (err) {
@@ -88,7 +98,7 @@ export async function fetchContent(store: Store, ref: ContentRef, out: number, s
   } finally {
     signal?.removeEventListener('abort', onAbort)
   }
-  const digest = hash.digest('hex')
+  digest ??= hash.digest('hex')
   if (digest !== ref.sha256) {
     throw new ContentMismatchError(`${where} hashes to ${digest}, not ${ref.sha256}: content is not what its key says`)
   }

@@ -11,6 +11,7 @@ import { AclBatch } from './acl-batch.js'
 import { ContentSource } from './content-source.js'
 import type { Confirm } from './confirm.js'
 import { planEntry } from './dry-run.js'
+import { DecodeWorkers } from './decode-workers.js'
 import { finishDirectories } from './finish-directories.js'
 import { FsHelper } from './fs-helper.js'
 import type { PathFilter } from './glob-filter.js'
@@ -98,8 +99,9 @@ async function* restore(run: RestoreRun): AsyncGenerator<Rec> {
   const owners = new OwnerIds({ ...(run.ownerSources ?? SYSTEM_OWNER_SOURCES), env: run.childEnv }, run.numericOwner)
   const acls = new AclBatch({ env: run.childEnv, owners, onSet: () => ctx.count('aclsSet') })
   const now = run.now?.() ?? new Date()
+  const decoder = new DecodeWorkers()
   const r = new Restorer({
-    ctx, target, store: run.store!, content: new ContentSource(run.store!, target, ctx.signal), owners, helper, acls, overwrite: run.overwrite,
+    ctx, target, store: run.store!, content: new ContentSource(run.store!, target, ctx.signal, decoder), owners, helper, acls, overwrite: run.overwrite,
     // Whole seconds, which FsHelper sets without its helper process.
     atimeNs: BigInt(Math.floor(now.getTime() / 1000)) * 1_000_000_000n,
   })
@@ -141,6 +143,7 @@ async function* restore(run: RestoreRun): AsyncGenerator<Rec> {
     yield* r.drainLate()
   } finally {
     await acls.flush().catch(() => {})
+    await decoder.close()
     await helper.close()
     await target.close()
   }
