@@ -7,6 +7,7 @@ import type { FsPath } from '../../protocol/path-codec.js'
 import { DEFAULT_PART_SIZE } from '../../store/parts.js'
 import type { LockMode, PutOptions, Store } from '../../store/store.js'
 import { openRegular, type NotRead } from '../hash/read-content.js'
+import { BufferPool } from '../../util/buffer-pool.js'
 import { closeQuietly, readAt } from '../../util/fd-io.js'
 import type { Limiter } from '../../util/limiter.js'
 
@@ -162,15 +163,18 @@ type SmallResult =
 /** Reads the open file (`size` bytes by fstat) whole, hashes it, and stores it under that hash. */
 async function storeSmall(fd: number, size: number, expectedSha: string, encode: boolean, opts: UploadFileOptions): Promise<SmallResult> {
   const chunks: Buffer[] = []
+  const buffers: Buffer[] = []
   let total = 0
   for (;;) {
     opts.signal.throwIfAborted()
     // Room for one byte more than fstat said, so a file that grew is seen growing.
     const want = total < size ? size - total + 1 : READ_CHUNK_BYTES
-    const buffer = Buffer.allocUnsafe(Math.min(want, READ_CHUNK_BYTES, opts.smallFileMax + 1 - total))
+    const length = Math.min(want, READ_CHUNK_BYTES, opts.smallFileMax + 1 - total)
+    const buffer = readBuffers.take(length)
+    buffers.push(buffer)
     let n: number
     try {
-      n = await readAt(fd, buffer, 0, buffer.length, total)
+      n = await readAt(fd, buffer, 0, length, total)
     } catch (err) {
       return { ...notReadOf(err), bytesRead: total }
     }
@@ -179,15 +183,26 @@ async function storeSmall(fd: number, size: number, expectedSha: string, encode:
     total += n
     if (total > opts.smallFileMax) return { kind: 'grew', bytesRead: total }
     // A short read reaching the size fstat gave is the end: saves a read of 0 bytes per file.
-    if (n < buffer.length && total === size) break
+    if (n < length && total === size) break
   }
   const content = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total)
   const sha256 = createHash('sha256').update(content).digest('hex')
-  if (sha256 !== expectedSha && opts.isKnown(sha256)) return { kind: 'known', sha256, readSize: total, bytesRead: total }
-  const body = encode ? await opts.compressions.run(1, () => gzipAsync(content, { level: opts.gzipLevel })) : content
-  const { versionId } = await opts.store.putBuffer(`content/${sha256}`, body, putOptions(sha256, total, encode, opts))
-  return { kind: 'stored', sha256, readSize: total, versionId, bytesRead: total, bytesStored: body.length }
+  let result: SmallResult
+  if (sha256 !== expectedSha && opts.isKnown(sha256)) {
+    result = { kind: 'known', sha256, readSize: total, bytesRead: total }
+  } else {
+    const body = encode ? await opts.compressions.run(1, () => gzipAsync(content, { level: opts.gzipLevel })) : content
+    const { versionId } = await opts.store.putBuffer(`content/${sha256}`, body, putOptions(sha256, total, encode, opts))
+    result = { kind: 'stored', sha256, readSize: total, versionId, bytesRead: total, bytesStored: body.length }
+  }
+  // Only now are the reads, the gzip and the put done with them; on any
+  // other way out they are left to the collector.
+  for (const buffer of buffers) readBuffers.give(buffer)
+  return result
 }
+
+/** Read buffers of small files, reused (see BufferPool): at most 8 jobs of up to 1 MiB each in flight, so 16 MiB kept is plenty. */
+const readBuffers = new BufferPool(16 * 1024 * 1024)
 
 type StreamResult =
   | { kind: 'stored', sha256: string, readSize: number, versionId: string, bytesRead: number, bytesStored: number }
