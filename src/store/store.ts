@@ -154,6 +154,7 @@ export interface Store {
    * or version does not exist. The caller must consume or destroy the body.
    * `whole`, when present, is the entire body already in memory (LocalStore
    * reads small bodies at once); `body` then yields exactly those bytes.
+   * `whole` is the caller's: it may be moved to another thread (detached).
    * A body cut off in transit is resumed (S3Store: a ranged GetObject of
    * the same version, up to 5 times) before the reader sees an error.
    * Cost: one GetObject (and one per resume).
