@@ -13,7 +13,6 @@ const WHOLE_DECODE_BYTES = 4 * 1024 * 1024
 const OFFLOAD_MIN_BYTES = 16 * 1024
 
 /** Where a file's content is: its key `content/<sha256>` and the version the manifest names. */
-
 export interface ContentRef {
   key: string
   /** The version the manifest names; the newest when absent. */
