@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { closeSync, constants, fstatSync, lstatSync, openSync, type BigIntStats } from 'node:fs'
+import { BufferPool } from '../util/buffer-pool.js'
 import { readAt } from '../util/fd-io.js'
 import type { DirHandle } from './target-dirs.js'
 import { PIN_FLAGS } from './target-dirs.js'
@@ -64,17 +65,17 @@ export async function hasContent(dir: DirHandle, name: Buffer, sha256: string, s
   return true
 }
 
-/** Read buffers kept for reuse: a restore reads many files, and a fresh 1 MiB buffer each is garbage. */
-const spare: Buffer[] = []
+/** Read buffers kept for reuse: a restore reads many files, and a fresh 1 MiB buffer each is garbage. Sixteen are kept. */
 const BUFFER_BYTES = 1 << 20
+const spare = new BufferPool(16 * BUFFER_BYTES)
 
-/** A read buffer from the spares; give it back with giveBuffer. */
+/** A read buffer of 1 MiB from the spares; give it back with giveBuffer. */
 export function takeBuffer(): Buffer {
-  return spare.pop() ?? Buffer.allocUnsafe(BUFFER_BYTES)
+  return spare.take(BUFFER_BYTES)
 }
 
 export function giveBuffer(buf: Buffer): void {
-  if (spare.length < 16) spare.push(buf)
+  spare.give(buf)
 }
 
 /** SHA-256 (hex) of the first `size` bytes of an open file (all of it when it is that long). */
