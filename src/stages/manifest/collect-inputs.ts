@@ -175,7 +175,7 @@ export class InputCollector {
       }
     }
     const size = rec.type === 'file' ? rec.size as number : 0
-    const spilling = this.sorter.add({ key: pathBytes(path).toString('hex'), input: index, line: lineNumber, kind: rec.type, size, json: line(kept) })
+    const spilling = this.sorter.add({ key: pathBytes(path).toString('latin1'), input: index, line: lineNumber, kind: rec.type, size, json: line(kept) })
     if (logged === undefined) return spilling
     return spilling === undefined ? logged : Promise.all([logged, spilling]).then(() => {})
   }

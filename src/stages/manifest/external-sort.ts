@@ -8,9 +8,13 @@ import type { SpillDir } from './spill-dir.js'
  */
 export interface SortItem {
   /**
-   * The path's bytes in hexadecimal: comparing these strings orders paths
-   * by their bytes, as `memcmp` would (and not as UTF-16 code units would,
-   * which puts U+FFFD after an emoji).
+   * The path's bytes as a latin1 string, one character (U+0000 to U+00FF)
+   * per byte: comparing these strings orders paths by their bytes, as
+   * `memcmp` would (and not as UTF-16 code units would, which puts U+FFFD
+   * after an emoji). Half the size of the bytes in hexadecimal, which this
+   * was: the 20,000-file bench tree's entries then fit the default sort
+   * memory, and its unchanged run skipped writing and reading back a run
+   * (3.04 s against 3.40, 5 pairs).
    */
   key: string
   /** Which input it came from (0-based), and its line there: ties are broken by them. */
@@ -127,9 +131,13 @@ export class ExternalSorter {
   }
 }
 
-/** A run file line: key, input, line, kind, size and JSON, tab-separated (JSON text holds no raw tab). */
+/**
+ * A run file line: key (in hexadecimal, as a path's bytes may be tabs or
+ * newlines), input, line, kind, size and JSON, tab-separated (JSON text
+ * holds no raw tab).
+ */
 function runLine(item: SortItem): string {
-  return `${item.key}\t${item.input}\t${item.line}\t${item.kind}\t${item.size}\t${item.json}`
+  return `${Buffer.from(item.key, 'latin1').toString('hex')}\t${item.input}\t${item.line}\t${item.kind}\t${item.size}\t${item.json}`
 }
 
 async function* readRun(file: string): AsyncGenerator<SortItem> {
@@ -138,7 +146,7 @@ async function* readRun(file: string): AsyncGenerator<SortItem> {
     for (let at = -1; tabs.length < 5;) tabs.push(at = text.indexOf('\t', at + 1))
     const [a, b, c, d, e] = tabs as [number, number, number, number, number]
     yield {
-      key: text.slice(0, a), input: Number(text.slice(a + 1, b)), line: Number(text.slice(b + 1, c)),
+      key: Buffer.from(text.slice(0, a), 'hex').toString('latin1'), input: Number(text.slice(a + 1, b)), line: Number(text.slice(b + 1, c)),
       kind: text.slice(c + 1, d), size: Number(text.slice(d + 1, e)), json: text.slice(e + 1),
     }
   }

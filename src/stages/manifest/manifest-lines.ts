@@ -76,7 +76,7 @@ export class ManifestLines {
         counts.duplicates++
         const how = previous.json === item.json ? 'an identical one' : 'a different one'
         const message = `duplicate entry: kept the one from ${sources[previous.input]}:${previous.line}, dropped ${how} from ${sources[item.input]}:${item.line}`
-        await duplicates.add(formatRecord(this.problems.report('warning', message, Buffer.from(item.key, 'hex'))).slice(0, -1))
+        await duplicates.add(formatRecord(this.problems.report('warning', message, Buffer.from(item.key, 'latin1'))).slice(0, -1))
         continue
       }
       previous = item
