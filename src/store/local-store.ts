@@ -449,7 +449,7 @@ export class LocalStore implements Store {
     if (newest === undefined || newest < fromClock) return fromClock
     const sequence = Number(newest.slice(-4)) + 1
     if (sequence > MAX_SEQUENCE) throw new StoreError('PutObject', dir, 'TooManyVersions', 'more than 10000 versions in one millisecond')
-    return `${newest.slice(0, -4)}${String(sequence).padStart(4, '0')}`
+    return [newest.slice(0, -4), String(sequence).padStart(4, '0')].join('')
   }
 
   async extendRetention(key: string, versionId: string, mode: LockMode, retainUntil: Date): Promise<void> {
@@ -573,8 +573,15 @@ function sizeOf(path: string): number | undefined {
   }
 }
 
+/**
+ * The version id written at `date` with this sequence number. Joined, not
+ * concatenated: a join makes one flat string, where the replace and the
+ * template made a chain of about ten string objects, ~300 bytes per id.
+ * A first run keeps every id it was given (5.8 MB of chains for 17,000
+ * contents in a heap snapshot of the bench's first run).
+ */
 function versionIdAt(date: Date, sequence: number): string {
-  return `${date.toISOString().replace(/[-:]/g, '')}-${String(sequence).padStart(4, '0')}`
+  return [date.toISOString().replace(/[-:]/g, ''), String(sequence).padStart(4, '0')].join('-')
 }
 
 /** The write time encoded in a version id. */

@@ -180,8 +180,9 @@ export class FilesCache {
   }
 }
 
+/** A cache line's value, flat as identityKey's key is. */
 function valueOf(content: CachedContent): string {
-  return `${content.sha256} ${content.gzip ? '1' : '0'}`
+  return [content.sha256, content.gzip ? '1' : '0'].join(' ')
 }
 
 function unusable(reason: string, code?: string): LoadedFilesCache {

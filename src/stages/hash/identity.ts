@@ -18,9 +18,14 @@ export interface FileIdentity {
 /**
  * The files-cache key of an identity: the four fields joined by spaces. It
  * is also the first part of a cache line, so saving needs no formatting.
+ *
+ * Made by a join, which gives one flat string: a template gave a chain of
+ * concatenations that V8 keeps as it is, ~200 bytes more per key. The
+ * cache holds a key per file a run reads (5 MB of chains in the bench's
+ * 20,000-file first run).
  */
 export function identityKey(id: FileIdentity): string {
-  return `${id.storageId} ${id.size} ${id.mtimeNs} ${id.ctimeNs}`
+  return [id.storageId, id.size, id.mtimeNs, id.ctimeNs].join(' ')
 }
 
 /** The identity of what an open file descriptor refers to, from its fstat. */
