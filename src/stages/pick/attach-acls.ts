@@ -6,6 +6,11 @@ export interface AclOptions {
   /** Entries per getfacl run at most. */
   batchEntries: number
   /**
+   * Entries of the first batch (default batchEntries); each batch after
+   * it is twice the one before, up to batchEntries.
+   */
+  firstBatchEntries?: number
+  /**
    * Longest a record waits for its batch to fill, in milliseconds, when
    * the input is slow: a picker that prints a path a minute still gets its
    * records out within this delay.
@@ -19,9 +24,11 @@ export interface AclOptions {
  * 2000 entries: three batches are held at once (one read by getfacl, one
  * gathered, one being passed on), and at 5000 they held 15,000 records,
  * about 9 MB of heap; 2000 took no more time on 20,000 or 100,000 files,
- * and 1000 did (bench/daily.ts, measured side by side).
+ * and 1000 did (bench/daily.ts, measured side by side). The first batches
+ * are smaller (250, 500, 1000): every stage after this one waits for the
+ * first batch's ACLs before it sees a record.
  */
-export const DEFAULT_ACL_OPTIONS = { batchEntries: 2000, batchWaitMs: 200 } as const
+export const DEFAULT_ACL_OPTIONS = { batchEntries: 2000, firstBatchEntries: 250, batchWaitMs: 200 } as const
 
 /** A function that reads the ACLs of NUL-separated paths (readAcls, or a test's). */
 export type AclLookup = (paths: Buffer, env: NodeJS.ProcessEnv, signal?: AbortSignal) => Promise<AclBatch>
@@ -75,7 +82,7 @@ export async function* attachAcls(
     return batch
   }
 
-  const batches = batchRecords(chunks, options.batchEntries, options.batchWaitMs)[Symbol.asyncIterator]()
+  const batches = batchRecords(chunks, options.batchEntries, options.batchWaitMs, options.firstBatchEntries)[Symbol.asyncIterator]()
   let next = batches.next()
   try {
     for (;;) {
@@ -122,12 +129,14 @@ function nulSeparatedPaths(batch: Rec[]): Buffer | null {
 const NUL = Buffer.from([0])
 
 /**
- * Regroups record chunks into batches of about `size` records. A batch is
- * released when full, when the input ends, or when its first record has
- * waited `waitMs` for the input to fill it.
+ * Regroups record chunks into batches of about `size` records (the first
+ * of about `firstSize`, each next one twice as many, up to `size`). A
+ * batch is released when full, when the input ends, or when its first
+ * record has waited `waitMs` for the input to fill it.
  */
-export async function* batchRecords(chunks: AsyncIterable<Rec[]>, size: number, waitMs: number): AsyncGenerator<Rec[]> {
+export async function* batchRecords(chunks: AsyncIterable<Rec[]>, maxSize: number, waitMs: number, firstSize = maxSize): AsyncGenerator<Rec[]> {
   const source = chunks[Symbol.asyncIterator]()
+  let size = Math.min(firstSize, maxSize)
   let batch: Rec[] = []
   let startedAt = 0
   try {
@@ -153,6 +162,7 @@ export async function* batchRecords(chunks: AsyncIterable<Rec[]>, size: number, 
       if (batch.length >= size) {
         yield batch
         batch = []
+        size = Math.min(2 * size, maxSize)
       }
     }
     if (batch.length > 0) yield batch

@@ -37,6 +37,13 @@ t.test('batches fill up to their size from a fast source', async (t) => {
   t.same(batches.flat().map((r) => r.path), chunks.flat().map((r) => r.path), 'in order')
 })
 
+t.test('the first batches are smaller: each twice the one before, up to the size', async (t) => {
+  const chunks = Array.from({ length: 10 }, (_, i) => Array.from({ length: 30 }, (_, j) => rec(i * 30 + j)))
+  const batches = await all(batchRecords(chunksOf(chunks), 100, 10_000, 25))
+  t.same(batches.map((b) => b.length), [30, 60, 120, 90])
+  t.same(batches.flat().map((r) => r.path), chunks.flat().map((r) => r.path), 'in order')
+})
+
 t.test('a slow source gets its batch out after the wait, not at the end', async (t) => {
   let firstOut = () => {}
   const released = new Promise<void>((resolve) => { firstOut = resolve })
