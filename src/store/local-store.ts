@@ -419,9 +419,16 @@ export class LocalStore implements Store {
    * syncfs(2) of the store's file system (through coreutils'
    * `sync --file-system`), then this object's journal file goes. Rejects
    * when the sync fails.
+   *
+   * No sync when the store directory holds no journal at all: every writer
+   * makes its journal before its first write and removes it only after its
+   * sync, so everything written before this call is durable already. (A
+   * daily run that stores nothing then syncs once, after its manifest,
+   * where it spawned `sync` three times.)
    */
   async makeDurable(): Promise<void> {
     const journal = this.unsyncedFile
+    if (journal === undefined && !readdirSync(this.dir).some((name) => name.startsWith(UNSYNCED_PREFIX))) return
     await syncFileSystem(this.dir)
     if (journal === undefined) return
     this.unsyncedFile = undefined

@@ -270,6 +270,32 @@ t.test('durability is batched: a journal file until makeDurable, which syncs the
   t.same(journals(), [], 'nothing pending: still fine')
 })
 
+t.test('makeDurable syncs only when some writer, of this store object or another, has a journal', async (t) => {
+  // A `sync` earlier on PATH notes each call, then does the real one.
+  const bin = t.testdir({ log: '' })
+  const log = join(bin, 'log')
+  writeFileSync(join(bin, 'sync'), `#!/bin/sh\necho "$*" >> '${log}'\nexec ${execFileSync('sh', ['-c', 'command -v sync'], { encoding: 'utf8' }).trim()} "$@"\n`, { mode: 0o755 })
+  const path = process.env.PATH
+  process.env.PATH = `${bin}:${path}`
+  t.teardown(() => { process.env.PATH = path })
+  const syncs = () => readFileSync(log, 'utf8').split('\n').filter(Boolean).length
+
+  const dir = join(bin, 's')
+  const writer = LocalStore.open(dir, { create: true })
+  const reader = LocalStore.open(dir)
+  await reader.makeDurable()
+  t.equal(syncs(), 0, 'nothing written: no sync')
+  const retain = { lockMode: 'GOVERNANCE' as const, retainUntil: new Date(Date.now() + DAY) }
+  await writer.putBuffer('content/a', Buffer.from('a'), retain)
+  await reader.makeDurable()
+  t.equal(syncs(), 1, 'another object\'s journal: a sync, which covers its writes too')
+  await writer.makeDurable()
+  t.equal(syncs(), 2, 'the writer syncs and drops its journal')
+  await reader.makeDurable()
+  await writer.makeDurable()
+  t.equal(syncs(), 2, 'no journal left: no sync')
+})
+
 t.test('after a crash before the sync, versions written since whose bytes were lost are hidden', async (t) => {
   const clock = manualClock()
   const dir = join(t.testdir(), 's')
