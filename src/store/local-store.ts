@@ -583,9 +583,8 @@ function sizeOf(path: string): number | undefined {
 /**
  * The version id written at `date` with this sequence number. Joined, not
  * concatenated: a join makes one flat string, where the replace and the
- * template made a chain of about ten string objects, ~300 bytes per id.
- * A first run keeps every id it was given (5.8 MB of chains for 17,000
- * contents in a heap snapshot of the bench's first run).
+ * template made a chain of string objects (see identityKey), and a run
+ * keeps the id of every content it stores.
  */
 function versionIdAt(date: Date, sequence: number): string {
   return [date.toISOString().replace(/[-:]/g, ''), String(sequence).padStart(4, '0')].join('-')
