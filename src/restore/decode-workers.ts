@@ -30,9 +30,10 @@ function job(m) {
  * records and promises stay there). The 20,000-file local restore on
  * tmpfs, 3 pairs: 12.07 s against 13.58 with the main thread decoding;
  * peak RSS 222-231 MB against 208 (250 when bodies were copied to the
- * worker and it did not collect its own garbage). The descriptor is shared (descriptors belong to the
- * process), and the promise settles only once the worker has finished
- * writing to it, so the caller's close comes after the last write.
+ * worker and it did not collect its own garbage). The descriptor is
+ * shared (descriptors belong to the process), and the promise settles
+ * only once the worker has finished writing to it, so the caller's close
+ * comes after the last write.
  */
 export class DecodeWorkers {
   private readonly pool: WorkerPool

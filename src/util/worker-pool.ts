@@ -11,9 +11,9 @@ import { Worker } from 'node:worker_threads'
  * handled: its buffers live outside its JS heap, and a heap that hardly
  * grows is collected only once 64 MiB more of them are held. The
  * 20,000-file restore's decode worker peaked ~20 MB higher without this
- * (244-253 MB against 222-231). `gc` is exposed
- * the way this project already sets V8 flags at start (heap-growth.ts),
- * and is reached through a new context, which is where V8 installs it.
+ * (244-253 MB against 222-231). `gc` is exposed the way this project
+ * already sets V8 flags at start (heap-growth.ts), and is reached through
+ * a new context, which is where V8 installs it.
  */
 const PREAMBLE = `
 const { parentPort } = require('node:worker_threads')

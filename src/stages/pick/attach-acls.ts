@@ -129,8 +129,9 @@ function nulSeparatedPaths(batch: Rec[]): Buffer | null {
 const NUL = Buffer.from([0])
 
 /**
- * Regroups record chunks into batches of about `size` records (the first
- * of about `firstSize`, each next one twice as many, up to `size`). A
+ * Regroups record chunks into batches of about `maxSize` records (the
+ * first of about `firstSize`, each next one twice as many, up to
+ * `maxSize`). A
  * batch is released when full, when the input ends, or when its first
  * record has waited `waitMs` for the input to fill it.
  */
