@@ -428,7 +428,7 @@ export class LocalStore implements Store {
    */
   async makeDurable(): Promise<void> {
     const journal = this.unsyncedFile
-    if (journal === undefined && !readdirSync(this.dir).some((name) => name.startsWith(UNSYNCED_PREFIX))) return
+    if (journal === undefined && journalsIn(this.dir).length === 0) return
     await syncFileSystem(this.dir)
     if (journal === undefined) return
     this.unsyncedFile = undefined
@@ -652,6 +652,11 @@ const WHOLE_READ_BYTES = 1024 * 1024
 /** Journal files of writes not yet made durable (see the top of this file). */
 const UNSYNCED_PREFIX = '.unsynced-'
 
+/** The names of the `.unsynced-*` journal files in the store directory `dir`. */
+function journalsIn(dir: string): string[] {
+  return readdirSync(dir).filter((name) => name.startsWith(UNSYNCED_PREFIX))
+}
+
 let currentBootId: string | undefined
 
 /** This boot's id: unsynced writes of an earlier boot may have been lost. */
@@ -681,7 +686,7 @@ async function syncFileSystem(dir: string): Promise<void> {
 function recoverUnsynced(dir: string): void {
   let names: string[]
   try {
-    names = readdirSync(dir).filter((n) => n.startsWith(UNSYNCED_PREFIX))
+    names = journalsIn(dir)
   } catch {
     return
   }
