@@ -13,12 +13,12 @@ export interface Decoded {
  */
 const DECODE_JOB = `
 const { gunzipSync } = require('node:zlib')
-const { createHash } = require('node:crypto')
+const { hash } = require('node:crypto')
 const { writeSync } = require('node:fs')
 function job(m) {
   const data = m.gzip ? gunzipSync(m.body, { maxOutputLength: m.maxOutput }) : m.body
   for (let done = 0; done < data.length;) done += writeSync(m.fd, data, done, data.length - done, done)
-  return { answer: { bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') }, transfer: [], bytes: m.body.length + data.length }
+  return { answer: { bytes: data.length, sha256: hash('sha256', data, 'hex') }, transfer: [], bytes: m.body.length + data.length }
 }
 `
 

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises'
 import { createGunzip, gunzipSync } from 'node:zlib'
 import type { Store } from '../store/store.js'
 import { writeAt } from '../util/fd-io.js'
+import { sha256Of } from '../util/sha256.js'
 import type { DecodeWorkers } from './decode-workers.js'
 
 /** Bodies the store already holds in memory are decoded in one call when their metadata says they decode to at most this. */
@@ -47,7 +48,8 @@ export interface Fetched {
  * Cost: one GetObject.
  */
 export async function fetchContent(store: Store, ref: ContentRef, out: number, signal?: AbortSignal, decoder?: DecodeWorkers): Promise<Fetched> {
-  const { info, body, whole } = await store.get(ref.key, ref.versionId)
+  const got = await store.get(ref.key, ref.versionId)
+  const { info, whole } = got
   const gzip = info.contentEncoding?.toLowerCase() === 'gzip' || info.metadata.encoding === 'gzip'
   // The hash and the counting stream are made only where used: a body a decode worker takes needs neither (each ~5 µs a file).
   let hash: Hash | undefined
@@ -68,24 +70,33 @@ export async function fetchContent(store: Store, ref: ContentRef, out: number, s
   }
   let digest: string | undefined
   const where = `${ref.key}${ref.versionId !== undefined ? ` (version ${ref.versionId})` : ''}`
-  // An abort destroys the body (pipeline's own signal option costs an AbortError per call, even unused).
-  const onAbort = () => body.destroy(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'))
-  signal?.addEventListener('abort', onAbort, { once: true })
+  // An abort destroys a streamed body (pipeline's own signal option costs an AbortError per call, even unused).
+  let onAbort: (() => void) | undefined
   try {
     signal?.throwIfAborted()
     const statedSize = Number(info.metadata.size)
     if (whole !== undefined && (!gzip || (Number.isSafeInteger(statedSize) && statedSize <= WHOLE_DECODE_BYTES))) {
       // The body is already in memory and small: decode it in one call, no
-      // streams (a small file's pipeline and gunzip stream cost more than its bytes).
-      body.destroy()
+      // streams (a small file's pipeline and gunzip stream cost more than its
+      // bytes; the store makes `body` only when it is read).
       transferred = whole.length
       if (decoder !== undefined && (gzip || whole.length >= OFFLOAD_MIN_BYTES)) {
         const decoded = await decoder.decodeInto(out, whole, gzip, WHOLE_DECODE_BYTES + 1)
         bytes = decoded.bytes
         digest = decoded.sha256
-      } else await write([gzip ? gunzipSync(whole, { maxOutputLength: WHOLE_DECODE_BYTES + 1 }) : whole])
-    } else if (gzip) await pipeline(body, counter(), createGunzip(), write)
-    else await pipeline(body, counter(), write)
+      } else {
+        const data = gzip ? gunzipSync(whole, { maxOutputLength: WHOLE_DECODE_BYTES + 1 }) : whole
+        await writeAt(out, data, 0)
+        bytes = data.length
+        digest = sha256Of(data)
+      }
+    } else {
+      const body = got.body
+      onAbort = () => body.destroy(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'))
+      signal?.addEventListener('abort', onAbort, { once: true })
+      if (gzip) await pipeline(body, counter(), createGunzip(), write)
+      else await pipeline(body, counter(), write)
+    }
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
     if (code === 'ERR_BUFFER_TOO_LARGE') {
@@ -96,7 +107,7 @@ export async function fetchContent(store: Store, ref: ContentRef, out: number, s
     }
     throw err
   } finally {
-    signal?.removeEventListener('abort', onAbort)
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
   }
   digest ??= (hash ?? createHash('sha256')).digest('hex')
   if (digest !== ref.sha256) {

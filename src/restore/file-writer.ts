@@ -1,8 +1,8 @@
-import { createHash } from 'node:crypto'
 import { closeSync, constants, fstatSync, linkSync, openSync, renameSync, unlinkSync, type BigIntStats } from 'node:fs'
 import { setOwnerAndMode, type OwnerOutcome } from './entry-metadata.js'
 import type { Fetched } from './fetch-content.js'
 import type { DirHandle } from './target-dirs.js'
+import { sha256Of } from '../util/sha256.js'
 
 /** Prefix of the temporary names a restore writes under; see tempNameFor. */
 export const TEMP_PREFIX = '.sysbackup-restore-'
@@ -16,7 +16,7 @@ const CREATE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL |
  * behind: `.sysbackup-restore-` and 16 hex digits of the name's SHA-256.
  */
 export function tempNameFor(name: Buffer): Buffer {
-  return Buffer.from(TEMP_PREFIX + createHash('sha256').update(name).digest('hex').slice(0, 16))
+  return Buffer.from(TEMP_PREFIX + sha256Of(name).slice(0, 16))
 }
 
 /**

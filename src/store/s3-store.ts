@@ -14,7 +14,6 @@
  * - Requests are counted per HTTP attempt by a middleware on the client.
  */
 import type { CompletedPart, HeadObjectCommandOutput, S3Client } from '@aws-sdk/client-s3'
-import { createHash } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import { NotFoundError, StoreError, StoreFatalError, storeErrorCode } from './errors.js'
 import { DEFAULT_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, PartReader, partSizeFor } from './parts.js'
@@ -24,6 +23,7 @@ import { fromSdkError, sdkErrorCode, sdkHttpStatus } from './s3-errors.js'
 import type { LatestInfo, LockMode, ObjectInfo, PutOptions, PutStreamOptions, Retention, Store, VersionInfo } from './store.js'
 import { checkKey, checkPutOptions, retains, retentionChange } from './validate.js'
 import { s3Sdk } from '../aws/s3-sdk.js'
+import { sha256Of } from '../util/sha256.js'
 
 const {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, GetObjectCommand,
@@ -497,5 +497,5 @@ function objectAttributes(opts: PutOptions) {
 }
 
 function sha256Base64(data: Buffer): string {
-  return createHash('sha256').update(data).digest('base64')
+  return sha256Of(data, 'base64')
 }

@@ -153,8 +153,10 @@ export interface Store {
    * contentEncoding says so) and its info. Throws NotFoundError when the key
    * or version does not exist. The caller must consume or destroy the body.
    * `whole`, when present, is the entire body already in memory (LocalStore
-   * reads small bodies at once); `body` then yields exactly those bytes.
-   * `whole` is the caller's: it may be moved to another thread (detached).
+   * reads small bodies at once); `body` then yields exactly those bytes, is
+   * made only when read (a stream per file costs more than a small file's
+   * restore does), and needs no destroy when it was never read. `whole` is
+   * the caller's: it may be moved to another thread (detached).
    * A body cut off in transit is resumed (S3Store: a ranged GetObject of
    * the same version, up to 5 times) before the reader sees an error.
    * Cost: one GetObject (and one per resume).

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { writeFileAtomic } from './atomic-file.js'
+import { sha256Of } from './sha256.js'
 
 /**
  * The framing of the state directory's cache files (the hash stage's files
@@ -63,7 +64,7 @@ export function checkedLines(data: Buffer, text: string, headLines: number): { h
   const lastLineAt = text.lastIndexOf('\n', text.length - 2) + 1
   const closing = CLOSING_LINE.exec(text.slice(lastLineAt))
   if (!closing) return 'is truncated'
-  if (createHash('sha256').update(data.subarray(0, lastLineAt)).digest('hex') !== closing[2]) return 'is corrupted (checksum mismatch)'
+  if (sha256Of(data.subarray(0, lastLineAt)) !== closing[2]) return 'is corrupted (checksum mismatch)'
   const all = lastLineAt > 0 ? text.slice(0, lastLineAt - 1).split('\n') : []
   const entries = all.slice(headLines)
   if (entries.length !== Number(closing[1])) return 'is corrupted (wrong entry count)'

@@ -53,6 +53,29 @@ async function collect<T>(pages: AsyncIterable<T[]>): Promise<T[][]> {
   return out
 }
 
+t.test('a small body comes whole, its stream made only when read; a large one streams', async (t) => {
+  const store = LocalStore.open(join(t.testdir(), 'store'), { create: true })
+  const retain = { lockMode: 'GOVERNANCE' as const, retainUntil: new Date(Date.now() + DAY) }
+  const small = Buffer.from('a small file\n'.repeat(100))
+  await store.putBuffer('content/small', small, retain)
+  const got = await store.get('content/small')
+  t.ok(got.whole?.equals(small), 'the whole body, in memory')
+  const descriptor = Object.getOwnPropertyDescriptor(got, 'body')
+  t.equal(typeof descriptor?.get, 'function', 'the stream is made on first read, not with the answer')
+  t.equal(got.body, got.body, 'made once')
+  const streamed: Buffer[] = []
+  for await (const chunk of got.body) streamed.push(chunk as Buffer)
+  t.ok(Buffer.concat(streamed).equals(small), 'and yields the same bytes')
+
+  const large = Buffer.alloc(1024 * 1024 + 1, 7)
+  await store.putBuffer('content/large', large, retain)
+  const big = await store.get('content/large')
+  t.equal(big.whole, undefined, 'past 1 MiB: no whole body')
+  const chunks: Buffer[] = []
+  for await (const chunk of big.body) chunks.push(chunk as Buffer)
+  t.ok(Buffer.concat(chunks).equals(large), 'it streams')
+})
+
 t.test('a version is a plain file, restorable by hand with gunzip', async (t) => {
   const clock = manualClock()
   const dir = join(t.testdir(), 'store')

@@ -1,6 +1,7 @@
-import { createHash } from 'node:crypto'
+import { createHash, type Hash } from 'node:crypto'
 import { constants, fstatSync, lstatSync, openSync, type BigIntStats, type Stats } from 'node:fs'
 import { closeQuietly, readAt } from '../../util/fd-io.js'
+import { sha256Of } from '../../util/sha256.js'
 import type { FsPath } from '../../protocol/path-codec.js'
 import { GZIP_SAMPLE_BYTES, gzipPays } from './gzip-decision.js'
 import { flock, type LockOutcome } from '../../util/flock.js'
@@ -137,7 +138,9 @@ async function readOpen(fd: number, opened: BigIntStats, options: ReadOptions): 
 
   const { buffer } = options
   const expectedSize = Number(before.size)
-  const hash = createHash('sha256')
+  /** Made only for a file that takes more than one read; one read's content is hashed in one call. */
+  let hash: Hash | undefined
+  let sha256: string | undefined
   let readSize = 0
   let gzip: boolean | undefined
   /** The first bytes, kept only while reads come shorter than the gzip sample. */
@@ -147,12 +150,13 @@ async function readOpen(fd: number, opened: BigIntStats, options: ReadOptions): 
       if (options.signal?.aborted) return { kind: 'aborted' }
       const bytesRead = await readAt(fd, buffer, 0, buffer.length, readSize)
       const chunk = buffer.subarray(0, bytesRead)
-      hash.update(chunk)
       readSize += bytesRead
       // A short read that reaches the size fstat gave is the end of the file,
       // which saves a read of 0 bytes per file; growth after it shows in the
       // fstat after reading.
       const atEnd = bytesRead === 0 || (bytesRead < buffer.length && readSize === expectedSize)
+      if (atEnd && hash === undefined) sha256 = sha256Of(chunk)
+      else (hash ??= createHash('sha256')).update(chunk)
       if (gzip === undefined) {
         const sample = head ? Buffer.concat([head, chunk.subarray(0, GZIP_SAMPLE_BYTES - head.length)]) : chunk.subarray(0, GZIP_SAMPLE_BYTES)
         if (sample.length === GZIP_SAMPLE_BYTES || atEnd) gzip = gzipPays(sample)
@@ -169,7 +173,7 @@ async function readOpen(fd: number, opened: BigIntStats, options: ReadOptions): 
   } catch (err) {
     return notReadOf(err, 'fstat')
   }
-  return { kind: 'read', sha256: hash.digest('hex'), readSize, gzip: gzip!, lock, before, after, startedNs }
+  return { kind: 'read', sha256: sha256 ?? hash!.digest('hex'), readSize, gzip: gzip!, lock, before, after, startedNs }
 }
 
 function notReadOf(err: unknown, step: 'lstat' | 'open' | 'fstat' | 'read'): NotRead {

@@ -1,10 +1,10 @@
-import { createHash } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { checkedLines, writeChecksummedFile } from '../../util/checksummed-file.js'
 import { LineTable } from '../../util/line-table.js'
 import { VersionMap, versionLinesOf } from './version-map.js'
 import { PrefixSet, prefixHex, prefixOf } from './prefix-set.js'
+import { sha256Of } from '../../util/sha256.js'
 
 /** First line of a cache file: what it is, and the version of its format. */
 export const CONTENT_CACHE_FORMAT = 'sysbackup-upload content versions 1'
@@ -73,7 +73,7 @@ export interface LoadedContentCache {
  * buckets) never share one. The id is also written inside and checked.
  */
 export function contentCacheFile(stateDir: string, storeId: string): string {
-  return join(stateDir, `content-versions-${createHash('sha256').update(storeId).digest('hex').slice(0, 16)}`)
+  return join(stateDir, `content-versions-${sha256Of(storeId).slice(0, 16)}`)
 }
 
 export function emptyIndexState(): IndexState {

@@ -10,6 +10,7 @@ import { openRegular, type NotRead } from '../hash/read-content.js'
 import { BufferPool } from '../../util/buffer-pool.js'
 import { closeQuietly, readAt } from '../../util/fd-io.js'
 import type { Limiter } from '../../util/limiter.js'
+import { sha256Of } from '../../util/sha256.js'
 
 const gzipAsync = promisify(gzip)
 
@@ -186,7 +187,7 @@ async function storeSmall(fd: number, size: number, expectedSha: string, encode:
     if (n < length && total === size) break
   }
   const content = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total)
-  const sha256 = createHash('sha256').update(content).digest('hex')
+  const sha256 = sha256Of(content)
   let result: SmallResult
   if (sha256 !== expectedSha && opts.isKnown(sha256)) {
     result = { kind: 'known', sha256, readSize: total, bytesRead: total }
