@@ -46,11 +46,13 @@ export function discardTemp(dir: DirHandle, temp: Buffer): void {
   }
 }
 
-/** Owner, group and mode a written file gets. */
+/** Owner, group and mode a written file gets, and optionally its times. */
 export interface FileOwner {
   uid: number
   gid: number
   mode: number
+  /** Sets the file's times through its descriptor, last before it is closed; false when they must be set by path afterwards. */
+  times?: (fd: number) => boolean
 }
 
 /** Fills an empty file open for writing (a descriptor, written from offset 0) with verified content (see content-source.ts), or throws. */
@@ -58,28 +60,33 @@ export type Fill = (out: number) => Promise<Fetched>
 
 /**
  * Writes one file: `fill` writes and verifies its content into a
- * temporary name in `dir`, owner, group and mode are set on the open
- * descriptor, then it is renamed over `name` — atomically replacing
- * whatever was there (a directory cannot be replaced: EISDIR). On any
- * failure the temporary file is removed and nothing at `name` has changed.
+ * temporary name in `dir`, owner, group and mode (and times, when
+ * `owner.times` can) are set on the open descriptor, then it is renamed
+ * over `name` — atomically replacing whatever was there (a directory
+ * cannot be replaced: EISDIR). On any failure the temporary file is
+ * removed and nothing at `name` has changed. `timesSet` says whether the
+ * times were set.
  */
-export async function writeFile(dir: DirHandle, name: Buffer, fill: Fill, owner: FileOwner): Promise<{ fetched: Fetched, owner: OwnerOutcome, st: BigIntStats }> {
+export async function writeFile(dir: DirHandle, name: Buffer, fill: Fill, owner: FileOwner): Promise<{ fetched: Fetched, owner: OwnerOutcome, st: BigIntStats, timesSet: boolean }> {
   const { fd, temp } = createTemp(dir, name)
   let committed = false
   try {
     let fetched: Fetched
     let ownerSet: OwnerOutcome
     let st: BigIntStats
+    let timesSet = false
     try {
       fetched = await fill(fd)
       st = fstatSync(fd, { bigint: true })
       ownerSet = setOwnerAndMode(fd, owner.uid, owner.gid, owner.mode, st)
+      // Neither the owner's change nor the rename changes a modification time.
+      if (owner.times !== undefined) timesSet = owner.times(fd)
     } finally {
       closeSync(fd)
     }
     renameSync(dir.at(temp), dir.at(name))
     committed = true
-    return { fetched, owner: ownerSet, st }
+    return { fetched, owner: ownerSet, st, timesSet }
   } finally {
     if (!committed) discardTemp(dir, temp)
   }

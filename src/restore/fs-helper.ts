@@ -1,5 +1,5 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process'
-import { lutimesSync } from 'node:fs'
+import { futimesSync, lutimesSync } from 'node:fs'
 import { lutimes } from 'node:fs/promises'
 import type { Readable, Writable } from 'node:stream'
 
@@ -154,6 +154,23 @@ export class FsHelper {
         .catch((err: NodeJS.ErrnoException) => { throw new HelperError(err.code ?? 'EIO') })
     }
     return this.request('T', atimeNs.toString(), mtimeNs.toString(), path)
+  }
+
+  /**
+   * Sets the times of an open file, when they are whole seconds from 1970
+   * on (see setTimes): true when set. False when they are not, or the call
+   * failed; the caller then sets them by path with setTimes, which reports
+   * any problem. Saves a file written through a descriptor the path's
+   * lookup and the promise.
+   */
+  setFileTimes(fd: number, atimeNs: bigint, mtimeNs: bigint): boolean {
+    if (!wholeSecondsSince1970(atimeNs) || !wholeSecondsSince1970(mtimeNs)) return false
+    try {
+      futimesSync(fd, Number(atimeNs / NS_PER_SECOND), Number(mtimeNs / NS_PER_SECOND))
+      return true
+    } catch {
+      return false
+    }
   }
 
   /** Creates a FIFO, socket or device node at `path`; `mode` includes the type bits. Rejects with HelperError. */

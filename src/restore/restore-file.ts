@@ -72,14 +72,16 @@ async function writeEntry(r: Restorer, entry: FileEntry): Promise<{ recs: Rec[],
     if (entry.content === undefined) {
       return { recs: r.failed(entry, 'not restored: the backup did not store its content (the entry has no "key")'), source: null }
     }
-    const { fetched, owner, st } = await writeFile(dir, name, r.parts.content.fill(entry.content), { uid, gid, mode: entry.mode })
+    const times = (fd: number) => r.timesOf(fd, entry)
+    const { fetched, owner, st, timesSet } = await writeFile(dir, name, r.parts.content.fill(entry.content), { uid, gid, mode: entry.mode, times })
     r.parts.content.remember(entry.content.sha256, entry.parts)
     r.owner(owner)
     r.count('bytesWritten', fetched.bytes)
     r.count('bytesDownloaded', fetched.transferred)
     if (fetched.from === 'local') r.count('copiedLocally')
     const recs: Rec[] = [r.done(entry, action, { size: fetched.bytes })]
-    recs.push(...await r.times(dir, name, entry), ...await r.acl(dir, name, entry, st))
+    if (!timesSet) recs.push(...await r.times(dir, name, entry))
+    recs.push(...await r.acl(dir, name, entry, st))
     return { recs, source: { parts: entry.parts, st } }
   } catch (err) {
     if (err instanceof StoreFatalError) throw err

@@ -104,6 +104,11 @@ export class Restorer {
     }
   }
 
+  /** Sets an entry's times through `fd`, open on what was written for it, when that can be done there (FsHelper.setFileTimes). */
+  timesOf(fd: number, entry: RestoreEntry): boolean {
+    return this.parts.helper.setFileTimes(fd, this.parts.atimeNs, entry.mtimeNs)
+  }
+
   /** Queues an entry's ACLs (when it has any) on the batch; `st` is the inode that was restored. */
   async acl(dir: DirHandle, name: Buffer | string, entry: RestoreEntry, st?: BigIntStats): Promise<Rec[]> {
     if (entry.acl === undefined && entry.defaultAcl === undefined) return []
