@@ -172,7 +172,9 @@ export class LocalStore implements Store {
       const problem = segmentProblem(segment)
       if (problem !== undefined) throw new StoreError(op, this.location(key), 'InvalidKey', `a local store cannot hold this key: ${problem}`)
     }
-    return join(this.dir, key)
+    // A key that passed is already normal (no empty or dot segments): joined
+    // by hand, path.join's normalizing costs more than the rest of a small get.
+    return this.dir.endsWith('/') ? this.dir + key : `${this.dir}/${key}`
   }
 
   async *listVersions(prefix: string): AsyncIterable<VersionInfo[]> {
@@ -262,7 +264,7 @@ export class LocalStore implements Store {
     const id = versionId ?? readKeyDir(keyDir).versions[0]
     if (id === undefined || !VERSION_ID.test(id)) return null
     try {
-      return JSON.parse(readFileSync(join(keyDir, `${id}.json`), 'utf8')) as VersionMeta
+      return JSON.parse(readFileSync(`${keyDir}/${id}.json`, 'utf8')) as VersionMeta
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if (code === 'ENOENT' || code === 'ENOTDIR') return null
@@ -279,7 +281,7 @@ export class LocalStore implements Store {
     if (meta === null) throw missing()
     let fd
     try {
-      fd = openSync(join(dir, meta.versionId), 'r')
+      fd = openSync(`${dir}/${meta.versionId}`, 'r')
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw missing()
       throw err
@@ -293,7 +295,7 @@ export class LocalStore implements Store {
         const bytes = Buffer.allocUnsafe(meta.size)
         let done = 0
         for (let n; done < bytes.length && (n = readSync(fd, bytes, done, bytes.length - done, done)) > 0;) done += n
-        return withWholeBody(infoOf(meta), bytes.subarray(0, done))
+        return new WholeBody(infoOf(meta), bytes.subarray(0, done))
       } finally {
         closeSync(fd)
       }
@@ -618,15 +620,17 @@ function infoOf(meta: VersionMeta): ObjectInfo {
  * random bytes were drawn per call before: 5 µs each alone, ~14 in a first
  * run's profile, two per stored version.
  */
-/** A get's result for a body read whole: the stream over it is made only if asked for (see Store.get). */
-function withWholeBody(info: ObjectInfo, whole: Buffer): { info: ObjectInfo, body: Readable, whole: Buffer } {
-  let body: Readable | undefined
-  return {
-    info,
-    whole,
-    get body() {
-      return (body ??= Readable.from([whole], { objectMode: false }))
-    },
+/**
+ * A get's result for a body read whole: the stream over it is made only if
+ * asked for (see Store.get). A class, not an object literal with a getter,
+ * which V8 builds slowly for every file.
+ */
+class WholeBody {
+  private stream: Readable | undefined
+  constructor(readonly info: ObjectInfo, readonly whole: Buffer) {}
+
+  get body(): Readable {
+    return (this.stream ??= Readable.from([this.whole], { objectMode: false }))
   }
 }
 
