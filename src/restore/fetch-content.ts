@@ -10,6 +10,14 @@ import type { DecodeWorkers } from './decode-workers.js'
 /** Bodies the store already holds in memory are decoded in one call when their metadata says they decode to at most this. */
 const WHOLE_DECODE_BYTES = 4 * 1024 * 1024
 
+/**
+ * Output chunk of a streamed body's gunzip (zlib's default is 16 KiB):
+ * every chunk costs the main thread a callback, a hash update and a write,
+ * and writes of more than 64 KiB go through the thread pool (fd-io.ts)
+ * where smaller ones are copied on the main thread.
+ */
+const STREAM_CHUNK_BYTES = 256 * 1024
+
 /** Plain (not gzipped) bodies shorter than this are written here, not by a decode worker: hashing and writing them costs less than the messages. */
 const OFFLOAD_MIN_BYTES = 16 * 1024
 
@@ -94,7 +102,7 @@ export async function fetchContent(store: Store, ref: ContentRef, out: number, s
       const body = got.body
       onAbort = () => body.destroy(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'))
       signal?.addEventListener('abort', onAbort, { once: true })
-      if (gzip) await pipeline(body, counter(), createGunzip(), write)
+      if (gzip) await pipeline(body, counter(), createGunzip({ chunkSize: STREAM_CHUNK_BYTES }), write)
       else await pipeline(body, counter(), write)
     }
   } catch (err) {

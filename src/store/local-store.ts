@@ -300,7 +300,7 @@ export class LocalStore implements Store {
         closeSync(fd)
       }
     }
-    return { info: infoOf(meta), body: createReadStream('', { fd }) }
+    return { info: infoOf(meta), body: createReadStream('', { fd, highWaterMark: STREAM_READ_BYTES }) }
   }
 
   async putBuffer(key: string, body: Buffer, opts: PutOptions): Promise<{ versionId: string }> {
@@ -664,6 +664,9 @@ function writeNewMeta(dir: string, meta: VersionMeta): void {
 
 /** Bodies up to this size are read whole by get(); larger ones stream. */
 const WHOLE_READ_BYTES = 1024 * 1024
+
+/** Each read of a larger body: fewer chunks cost its reader less per byte than the stream's default 64 KiB; 1 MiB was no faster and held ~12 MB more in a restore. */
+const STREAM_READ_BYTES = 256 * 1024
 
 /** Journal files of writes not yet made durable (see the top of this file). */
 const UNSYNCED_PREFIX = '.unsynced-'
