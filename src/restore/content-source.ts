@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto'
 import { closeSync, fstatSync, ftruncateSync, openSync } from 'node:fs'
-import type { Store } from '../store/store.js'
+import type { ObjectInfo, Store } from '../store/store.js'
 import { readAt, writeAt } from '../util/fd-io.js'
 import type { DecodeWorkers } from './decode-workers.js'
-import { fetchContent, type ContentRef, type Fetched } from './fetch-content.js'
-import type { Fill } from './file-writer.js'
+import { checkDecoded, ContentMismatchError, decodeFailure, fetchContent, isGzip, statedSize, WHOLE_DECODE_LIMIT, wholeBody, writeBody, type ContentRef, type Fetched } from './fetch-content.js'
+import { writeFile, type Committed, type FileOwner, type Fill } from './file-writer.js'
 import { giveBuffer, READ_FLAGS, takeBuffer } from './on-disk.js'
-import type { TargetDirs } from './target-dirs.js'
+import type { DirHandle, TargetDirs } from './target-dirs.js'
 
 /** The SHA-256 of no bytes at all. */
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
@@ -44,6 +44,46 @@ export class ContentSource {
       }
       return fetchContent(this.store, ref, out, this.signal, this.decoder)
     }
+  }
+
+  /**
+   * Makes `name` in `dir` a file holding the content `ref` with `owner`
+   * (writeFile), its content from wherever is cheapest (see the class).
+   * A body the store holds whole in memory goes to a decode worker, which
+   * makes the whole file, and only once it has checked the content (the
+   * main thread, which a restore of small files is bound by, is left the
+   * records); any other is fetched into the temporary file here.
+   */
+  async write(ref: ContentRef, dir: DirHandle, name: Buffer, owner: FileOwner): Promise<Committed & { fetched: Fetched }> {
+    if (this.decoder === undefined || ref.sha256 === EMPTY_SHA256 || this.written.has(ref.sha256)) {
+      return writeFile(dir, name, this.fill(ref), owner)
+    }
+    const got = await this.store.get(ref.key, ref.versionId)
+    const whole = wholeBody(got)
+    if (whole !== undefined) return this.writeWhole(this.decoder, got.info, whole, ref, dir, name, owner)
+    try {
+      return await writeFile(dir, name, (out) => writeBody(got, ref, out, this.signal), owner)
+    } catch (err) {
+      got.body.destroy() // when the file could not be made, the body was never read
+      throw err
+    }
+  }
+
+  private async writeWhole(decoder: DecodeWorkers, info: ObjectInfo, whole: Buffer, ref: ContentRef, dir: DirHandle, name: Buffer, owner: FileOwner): Promise<Committed & { fetched: Fetched }> {
+    this.signal?.throwIfAborted()
+    const gzip = isGzip(info)
+    const transferred = whole.length // before the body moves to the worker
+    let answer
+    try {
+      answer = await decoder.writeFile(dir, name, whole, gzip, WHOLE_DECODE_LIMIT, { sha256: ref.sha256, size: statedSize(info) }, owner)
+    } catch (err) {
+      throw decodeFailure(err, ref, info)
+    }
+    checkDecoded(ref, info, answer.sha256, answer.bytes)
+    // The worker writes only what checkDecoded accepts; this is never reached for other content.
+    if (answer.written === null) throw new ContentMismatchError(`${ref.key}: content is not what its key says`)
+    const fetched: Fetched = { bytes: answer.bytes, transferred, gzip, from: 'store' }
+    return { fetched, owner: answer.written.owner, st: answer.written.st, timesSet: answer.written.timesSet }
   }
 
   /** Notes that the file at `parts` now holds the content `sha256`. */

@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto'
 import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip, gunzipSync } from 'node:zlib'
-import type { Store } from '../store/store.js'
+import type { ObjectInfo, Store } from '../store/store.js'
 import { writeAt } from '../util/fd-io.js'
 import { sha256Of } from '../util/sha256.js'
 import type { DecodeWorkers } from './decode-workers.js'
@@ -56,9 +56,42 @@ export interface Fetched {
  * Cost: one GetObject.
  */
 export async function fetchContent(store: Store, ref: ContentRef, out: number, signal?: AbortSignal, decoder?: DecodeWorkers): Promise<Fetched> {
-  const got = await store.get(ref.key, ref.versionId)
-  const { info, whole } = got
-  const gzip = info.contentEncoding?.toLowerCase() === 'gzip' || info.metadata.encoding === 'gzip'
+  return writeBody(await store.get(ref.key, ref.versionId), ref, out, signal, decoder)
+}
+
+/** What Store.get answers. */
+export type Got = Awaited<ReturnType<Store['get']>>
+
+/** Whether the body is gzip-encoded: by its Content-Encoding or its `encoding` metadata. */
+export function isGzip(info: ObjectInfo): boolean {
+  return info.contentEncoding?.toLowerCase() === 'gzip' || info.metadata.encoding === 'gzip'
+}
+
+/**
+ * The body when it is in memory already and small enough to decode in one
+ * call, no streams (a small file's pipeline and gunzip stream cost more
+ * than its bytes; the store makes `body` only when it is read); else
+ * undefined. Such a body decodes to at most WHOLE_DECODE_LIMIT bytes or fails.
+ */
+export function wholeBody(got: Got): Buffer | undefined {
+  const statedSize = Number(got.info.metadata.size)
+  return got.whole !== undefined && (!isGzip(got.info) || (Number.isSafeInteger(statedSize) && statedSize <= WHOLE_DECODE_BYTES)) ? got.whole : undefined
+}
+
+/** The `maxOutput` of decoding a wholeBody: one byte more than any it may decode to, so more is seen. */
+export const WHOLE_DECODE_LIMIT = WHOLE_DECODE_BYTES + 1
+
+/** The number of bytes the object's `size` metadata says its content has, when it says. */
+export function statedSize(info: ObjectInfo): number | undefined {
+  const stated = info.metadata.size
+  return stated !== undefined && /^\d+$/.test(stated) ? Number(stated) : undefined
+}
+
+/** fetchContent with the object got already: its body is consumed or destroyed. */
+export async function writeBody(got: Got, ref: ContentRef, out: number, signal?: AbortSignal, decoder?: DecodeWorkers): Promise<Fetched> {
+  const { info } = got
+  const whole = wholeBody(got)
+  const gzip = isGzip(info)
   // The hash and the counting stream are made only where used: a body a decode worker takes needs neither (each ~5 µs a file).
   let hash: Hash | undefined
   let transferred = 0
@@ -77,23 +110,21 @@ export async function fetchContent(store: Store, ref: ContentRef, out: number, s
     }
   }
   let digest: string | undefined
-  const where = `${ref.key}${ref.versionId !== undefined ? ` (version ${ref.versionId})` : ''}`
   // An abort destroys a streamed body (pipeline's own signal option costs an AbortError per call, even unused).
   let onAbort: (() => void) | undefined
   try {
-    signal?.throwIfAborted()
-    const statedSize = Number(info.metadata.size)
-    if (whole !== undefined && (!gzip || (Number.isSafeInteger(statedSize) && statedSize <= WHOLE_DECODE_BYTES))) {
-      // The body is already in memory and small: decode it in one call, no
-      // streams (a small file's pipeline and gunzip stream cost more than its
-      // bytes; the store makes `body` only when it is read).
+    if (signal?.aborted === true) {
+      if (whole === undefined) got.body.destroy()
+      signal.throwIfAborted()
+    }
+    if (whole !== undefined) {
       transferred = whole.length
       if (decoder !== undefined && (gzip || whole.length >= OFFLOAD_MIN_BYTES)) {
-        const decoded = await decoder.decodeInto(out, whole, gzip, WHOLE_DECODE_BYTES + 1)
+        const decoded = await decoder.decodeInto(out, whole, gzip, WHOLE_DECODE_LIMIT)
         bytes = decoded.bytes
         digest = decoded.sha256
       } else {
-        const data = gzip ? gunzipSync(whole, { maxOutputLength: WHOLE_DECODE_BYTES + 1 }) : whole
+        const data = gzip ? gunzipSync(whole, { maxOutputLength: WHOLE_DECODE_LIMIT }) : whole
         await writeAt(out, data, 0)
         bytes = data.length
         digest = sha256Of(data)
@@ -106,24 +137,37 @@ export async function fetchContent(store: Store, ref: ContentRef, out: number, s
       else await pipeline(body, counter(), write)
     }
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === 'ERR_BUFFER_TOO_LARGE') {
-      throw new ContentMismatchError(`${where} decodes to more than the ${info.metadata.size} bytes of its metadata`)
-    }
-    if (gzip && typeof code === 'string' && code.startsWith('Z_')) {
-      throw new ContentMismatchError(`${where} does not decode as the gzip its metadata says it is (${(err as Error).message})`)
-    }
-    throw err
+    throw decodeFailure(err, ref, info)
   } finally {
     if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
   }
-  digest ??= (hash ?? createHash('sha256')).digest('hex')
-  if (digest !== ref.sha256) {
-    throw new ContentMismatchError(`${where} hashes to ${digest}, not ${ref.sha256}: content is not what its key says`)
-  }
-  const stated = info.metadata.size
-  if (stated !== undefined && /^\d+$/.test(stated) && Number(stated) !== bytes) {
-    throw new ContentMismatchError(`${where} decodes to ${bytes} bytes, not the ${stated} of its metadata`)
-  }
+  checkDecoded(ref, info, digest ?? (hash ?? createHash('sha256')).digest('hex'), bytes)
   return { bytes, transferred, gzip, from: 'store' }
+}
+
+/** An error met while decoding the object's body, as the ContentMismatchError it means when it means one. */
+export function decodeFailure(err: unknown, ref: ContentRef, info: ObjectInfo): unknown {
+  const code = (err as NodeJS.ErrnoException).code
+  if (code === 'ERR_BUFFER_TOO_LARGE') {
+    return new ContentMismatchError(`${where(ref)} decodes to more than the ${info.metadata.size} bytes of its metadata`)
+  }
+  if (isGzip(info) && typeof code === 'string' && code.startsWith('Z_')) {
+    return new ContentMismatchError(`${where(ref)} does not decode as the gzip its metadata says it is (${(err as Error).message})`)
+  }
+  return err
+}
+
+/** Throws ContentMismatchError unless the decoded content (`digest`, `bytes`) is what the key and the `size` metadata say. */
+export function checkDecoded(ref: ContentRef, info: ObjectInfo, digest: string, bytes: number): void {
+  if (digest !== ref.sha256) {
+    throw new ContentMismatchError(`${where(ref)} hashes to ${digest}, not ${ref.sha256}: content is not what its key says`)
+  }
+  const stated = statedSize(info)
+  if (stated !== undefined && stated !== bytes) {
+    throw new ContentMismatchError(`${where(ref)} decodes to ${bytes} bytes, not the ${stated} of its metadata`)
+  }
+}
+
+function where(ref: ContentRef): string {
+  return `${ref.key}${ref.versionId !== undefined ? ` (version ${ref.versionId})` : ''}`
 }

@@ -1,6 +1,8 @@
-import { closeSync, constants, fstatSync, linkSync, openSync, renameSync, unlinkSync, type BigIntStats } from 'node:fs'
+import { closeSync, constants, fstatSync, linkSync, openSync, renameSync, unlinkSync, writeSync, type BigIntStats } from 'node:fs'
 import { setOwnerAndMode, type OwnerOutcome } from './entry-metadata.js'
 import type { Fetched } from './fetch-content.js'
+import { setFileTimes } from './fs-helper.js'
+import type { Inode } from './on-disk.js'
 import type { DirHandle } from './target-dirs.js'
 import { sha256Of } from '../util/sha256.js'
 
@@ -46,13 +48,20 @@ export function discardTemp(dir: DirHandle, temp: Buffer): void {
   }
 }
 
-/** Owner, group and mode a written file gets, and optionally its times. */
+/** Owner, group and mode a written file gets, and its times when they can be set through its descriptor. */
 export interface FileOwner {
   uid: number
   gid: number
   mode: number
-  /** Sets the file's times through its descriptor, last before it is closed; false when they must be set by path afterwards. */
-  times?: (fd: number) => boolean
+  /** Set last, through the descriptor, when whole seconds (setFileTimes); else left to the caller, who sets them by path. */
+  times?: { atimeNs: bigint, mtimeNs: bigint }
+}
+
+/** What writing a file did besides its content: the owner's outcome, the inode written, whether its times were set. */
+export interface Committed {
+  owner: OwnerOutcome
+  st: Inode
+  timesSet: boolean
 }
 
 /** Fills an empty file open for writing (a descriptor, written from offset 0) with verified content (see content-source.ts), or throws. */
@@ -60,35 +69,70 @@ export type Fill = (out: number) => Promise<Fetched>
 
 /**
  * Writes one file: `fill` writes and verifies its content into a
- * temporary name in `dir`, owner, group and mode (and times, when
- * `owner.times` can) are set on the open descriptor, then it is renamed
- * over `name` — atomically replacing whatever was there (a directory
- * cannot be replaced: EISDIR). On any failure the temporary file is
- * removed and nothing at `name` has changed. `timesSet` says whether the
- * times were set.
+ * temporary name in `dir`, then commitFile sets its owner, group, mode and
+ * (when it can) times, and renames it over `name` — atomically replacing
+ * whatever was there (a directory cannot be replaced: EISDIR). On any
+ * failure the temporary file is removed and nothing at `name` has changed.
  */
-export async function writeFile(dir: DirHandle, name: Buffer, fill: Fill, owner: FileOwner): Promise<{ fetched: Fetched, owner: OwnerOutcome, st: BigIntStats, timesSet: boolean }> {
+export async function writeFile(dir: DirHandle, name: Buffer, fill: Fill, owner: FileOwner): Promise<Committed & { fetched: Fetched }> {
   const { fd, temp } = createTemp(dir, name)
+  let fetched: Fetched
+  try {
+    fetched = await fill(fd)
+  } catch (err) {
+    abandon(dir, temp, fd)
+    throw err
+  }
+  const committed = commitFile(dir, temp, name, fd, owner)
+  return { fetched, owner: committed.owner, st: committed.st, timesSet: committed.timesSet }
+}
+
+/** writeFile for content at hand, verified already: synchronous, so a worker thread can make the whole file (decode-job.ts). */
+export function writeFileNow(dir: DirHandle, name: Buffer, data: Uint8Array, owner: FileOwner): Committed {
+  const { fd, temp } = createTemp(dir, name)
+  try {
+    for (let done = 0; done < data.length;) done += writeSync(fd, data, done, data.length - done, done)
+  } catch (err) {
+    abandon(dir, temp, fd)
+    throw err
+  }
+  return commitFile(dir, temp, name, fd, owner)
+}
+
+/**
+ * Finishes a file whose content is written at `temp` (open as `fd`):
+ * owner, group and mode set on the descriptor, then its times (neither a
+ * chown nor the rename changes a modification time), the descriptor
+ * closed, and the file renamed over `name`. The descriptor is closed
+ * either way; on failure `temp` is removed.
+ */
+function commitFile(dir: DirHandle, temp: Buffer, name: Buffer, fd: number, owner: FileOwner): Committed {
   let committed = false
   try {
-    let fetched: Fetched
-    let ownerSet: OwnerOutcome
     let st: BigIntStats
+    let ownerSet: OwnerOutcome
     let timesSet = false
     try {
-      fetched = await fill(fd)
       st = fstatSync(fd, { bigint: true })
       ownerSet = setOwnerAndMode(fd, owner.uid, owner.gid, owner.mode, st)
-      // Neither the owner's change nor the rename changes a modification time.
-      if (owner.times !== undefined) timesSet = owner.times(fd)
+      if (owner.times !== undefined) timesSet = setFileTimes(fd, owner.times.atimeNs, owner.times.mtimeNs)
     } finally {
       closeSync(fd)
     }
     renameSync(dir.at(temp), dir.at(name))
     committed = true
-    return { fetched, owner: ownerSet, st, timesSet }
+    return { owner: ownerSet, st, timesSet }
   } finally {
     if (!committed) discardTemp(dir, temp)
+  }
+}
+
+/** Closes and removes a temporary file that will not be committed. */
+function abandon(dir: DirHandle, temp: Buffer, fd: number): void {
+  try {
+    closeSync(fd)
+  } finally {
+    discardTemp(dir, temp)
   }
 }
 

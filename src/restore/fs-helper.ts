@@ -156,23 +156,6 @@ export class FsHelper {
     return this.request('T', atimeNs.toString(), mtimeNs.toString(), path)
   }
 
-  /**
-   * Sets the times of an open file, when they are whole seconds from 1970
-   * on (see setTimes): true when set. False when they are not, or the call
-   * failed; the caller then sets them by path with setTimes, which reports
-   * any problem. Saves a file written through a descriptor the path's
-   * lookup and the promise.
-   */
-  setFileTimes(fd: number, atimeNs: bigint, mtimeNs: bigint): boolean {
-    if (!wholeSecondsSince1970(atimeNs) || !wholeSecondsSince1970(mtimeNs)) return false
-    try {
-      futimesSync(fd, Number(atimeNs / NS_PER_SECOND), Number(mtimeNs / NS_PER_SECOND))
-      return true
-    } catch {
-      return false
-    }
-  }
-
   /** Creates a FIFO, socket or device node at `path`; `mode` includes the type bits. Rejects with HelperError. */
   mknod(path: Buffer, mode: number, rdev: number): Promise<void> {
     if (this.child === null) return Promise.reject(new HelperError('ENOSYS'))
@@ -230,6 +213,23 @@ export class FsHelper {
 
 const NUL = Buffer.from([0])
 const NS_PER_SECOND = 1_000_000_000n
+
+/**
+ * Sets the times of an open file, when they are whole seconds from 1970
+ * on (see FsHelper.setTimes): true when set. False when they are not, or
+ * the call failed; the caller then sets them by path with setTimes, which
+ * reports any problem. Saves a file written through a descriptor the
+ * path's lookup and the promise. Needs no helper: a worker thread can call it.
+ */
+export function setFileTimes(fd: number, atimeNs: bigint, mtimeNs: bigint): boolean {
+  if (!wholeSecondsSince1970(atimeNs) || !wholeSecondsSince1970(mtimeNs)) return false
+  try {
+    futimesSync(fd, Number(atimeNs / NS_PER_SECOND), Number(mtimeNs / NS_PER_SECOND))
+    return true
+  } catch {
+    return false
+  }
+}
 
 function wholeSecondsSince1970(ns: bigint): boolean {
   return ns >= 0n && ns % NS_PER_SECOND === 0n

@@ -1,9 +1,9 @@
-import type { BigIntStats } from 'node:fs'
+import type { Inode } from './on-disk.js'
 
 /** Where the first restored entry of a group of hard links is, and its inode. */
 export interface LinkSource {
   parts: readonly Buffer[]
-  st: BigIntStats
+  st: Inode
 }
 
 /** A claim on a group of hard links: the leader restores the content; followers link to it. */

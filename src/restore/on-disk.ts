@@ -11,6 +11,9 @@ export interface OnDisk {
   st: BigIntStats
 }
 
+/** The parts of an inode's stat that identify it and its size: what a restored file is checked and linked by. */
+export type Inode = Pick<BigIntStats, 'dev' | 'ino' | 'size'>
+
 /** What is at `name` in `dir`, or null when nothing is. */
 export function lookAt(dir: DirHandle, name: Buffer | string): OnDisk | null {
   const st = lstatSync(dir.at(name), { bigint: true, throwIfNoEntry: false })
@@ -101,7 +104,7 @@ async function hashOf(fd: number, size: number): Promise<string> {
  * inode. Through `/proc/self/fd/N` it is changed without any path lookup.
  * The caller closes it.
  */
-export function pin(dir: DirHandle, name: Buffer | string, expect?: BigIntStats): { fd: number, st: BigIntStats } {
+export function pin(dir: DirHandle, name: Buffer | string, expect?: Inode): { fd: number, st: BigIntStats } {
   const fd = openSync(dir.at(name), PIN_FLAGS)
   try {
     const st = fstatSync(fd, { bigint: true })

@@ -2,7 +2,7 @@ import { closeSync, lstatSync } from 'node:fs'
 import type { Rec } from '../protocol/records.js'
 import { StoreFatalError } from '../store/errors.js'
 import { setOwnerAndMode } from './entry-metadata.js'
-import { linkFile, writeFile } from './file-writer.js'
+import { linkFile } from './file-writer.js'
 import type { LinkSource } from './hard-links.js'
 import { hasContent, lookAt, openIfSameContent } from './on-disk.js'
 import type { FileEntry } from './restore-entry.js'
@@ -72,8 +72,8 @@ async function writeEntry(r: Restorer, entry: FileEntry): Promise<{ recs: Rec[],
     if (entry.content === undefined) {
       return { recs: r.failed(entry, 'not restored: the backup did not store its content (the entry has no "key")'), source: null }
     }
-    const times = (fd: number) => r.timesOf(fd, entry)
-    const { fetched, owner, st, timesSet } = await writeFile(dir, name, r.parts.content.fill(entry.content), { uid, gid, mode: entry.mode, times })
+    const times = { atimeNs: r.parts.atimeNs, mtimeNs: entry.mtimeNs }
+    const { fetched, owner, st, timesSet } = await r.parts.content.write(entry.content, dir, name, { uid, gid, mode: entry.mode, times })
     r.parts.content.remember(entry.content.sha256, entry.parts)
     r.owner(owner)
     r.count('bytesWritten', fetched.bytes)

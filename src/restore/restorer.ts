@@ -1,4 +1,3 @@
-import type { BigIntStats } from 'node:fs'
 import type { StageContext } from '../cli/stage.js'
 import { describeError } from '../cli/errors.js'
 import type { FsPath } from '../protocol/path-codec.js'
@@ -11,7 +10,7 @@ import { DirectoryPlan } from './directories.js'
 import type { OwnerOutcome } from './entry-metadata.js'
 import { HelperError, type FsHelper } from './fs-helper.js'
 import { HardLinks } from './hard-links.js'
-import { pin } from './on-disk.js'
+import { pin, type Inode } from './on-disk.js'
 import type { OwnerIds } from './owner-ids.js'
 import { restoreRecord, type RestoreAction, type RestoreCounter, type RestoreRecord } from './restore-record.js'
 import type { RestoreEntry } from './restore-entry.js'
@@ -104,13 +103,8 @@ export class Restorer {
     }
   }
 
-  /** Sets an entry's times through `fd`, open on what was written for it, when that can be done there (FsHelper.setFileTimes). */
-  timesOf(fd: number, entry: RestoreEntry): boolean {
-    return this.parts.helper.setFileTimes(fd, this.parts.atimeNs, entry.mtimeNs)
-  }
-
   /** Queues an entry's ACLs (when it has any) on the batch; `st` is the inode that was restored. */
-  async acl(dir: DirHandle, name: Buffer | string, entry: RestoreEntry, st?: BigIntStats): Promise<Rec[]> {
+  async acl(dir: DirHandle, name: Buffer | string, entry: RestoreEntry, st?: Inode): Promise<Rec[]> {
     if (entry.acl === undefined && entry.defaultAcl === undefined) return []
     let fd
     try {

@@ -1,41 +1,20 @@
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
 
+/** The worker's main: pool-worker.ts, or its build. */
+const WORKER_MAIN = new URL('./pool-worker.js', import.meta.url)
+
 /**
- * What every pool's worker runs around its job: a message loop that calls
- * `job(message)`, which returns `{ answer, transfer, bytes }`, and posts
- * the answer (moving the `transfer` buffers); a thrown error is answered
- * with its message, code and syscall.
- *
- * Why the worker collects its own young garbage every 8 MiB of `bytes`
- * handled: its buffers live outside its JS heap, and a heap that hardly
- * grows is collected only once 64 MiB more of them are held. The
- * 20,000-file restore's decode worker peaked ~20 MB higher without this
- * (244-253 MB against 222-231). `gc` is exposed the way this project
- * already sets V8 flags at start (heap-growth.ts), and is reached through
- * a new context, which is where V8 installs it.
+ * What a pool's job returns. The job is exported as `job(message)` by its
+ * module and is synchronous (a worker does one at a time): its answer,
+ * the buffers moved with it to the asking thread (`transfer`), and the
+ * bytes it handled, which pace the worker's collections (pool-worker.ts).
  */
-const PREAMBLE = `
-const { parentPort } = require('node:worker_threads')
-require('node:v8').setFlagsFromString('--expose-gc')
-const collect = require('node:vm').runInNewContext('gc')
-let handled = 0
-parentPort.on('message', (m) => {
-  let done
-  try {
-    done = job(m)
-  } catch (err) {
-    parentPort.postMessage({ id: m.id, error: { message: String(err && err.message), code: err && err.code, syscall: err && err.syscall } })
-    return
-  }
-  parentPort.postMessage({ id: m.id, answer: done.answer }, done.transfer)
-  handled += done.bytes
-  if (handled >= ${8 * 1024 * 1024}) {
-    handled = 0
-    collect({ type: 'minor' })
-  }
-})
-`
+export interface JobDone {
+  answer: unknown
+  transfer: ArrayBuffer[]
+  bytes: number
+}
 
 interface Pending {
   resolve: (answer: unknown) => void
@@ -53,8 +32,8 @@ class PoolWorker {
   readonly pending = new Map<number, Pending>()
   private readonly worker: Worker
 
-  constructor(source: string, name: string, private readonly onEnd: (self: PoolWorker) => void) {
-    this.worker = new Worker(source, { eval: true, stdout: false, stderr: false, name })
+  constructor(jobModule: URL, name: string, private readonly onEnd: (self: PoolWorker) => void) {
+    this.worker = new Worker(WORKER_MAIN, { workerData: { job: jobModule.href }, stdout: false, stderr: false, name })
     // Idle, it does not keep the process alive (see WorkerPool).
     this.worker.unref()
     this.worker.on('message', (r: Reply) => this.reply(r))
@@ -92,9 +71,9 @@ class PoolWorker {
 }
 
 /**
- * Worker threads that run one job, given as JavaScript source defining
- * `function job(message)` (evaluated as a script: it loads the same built
- * and under the test runner's TypeScript loader). For work that is the same
+ * Worker threads that run one job, exported as `job` (a PoolJob) by the
+ * module at `jobModule` (`new URL('./x.js', import.meta.url)`: the build's
+ * file, or under the test runner the TypeScript source). For work that is the same
  * for every byte (gzip, gunzip, hashing), taken off a main thread that is
  * a run's bottleneck. Workers start on first use, up to `size` (default:
  * one fewer than the machine has cores, at least one), each an isolate of
@@ -107,7 +86,7 @@ export class WorkerPool {
   private nextId = 1
   private closed = false
 
-  constructor(private readonly jobSource: string, private readonly name: string, private readonly size = Math.max(1, availableParallelism() - 1)) {}
+  constructor(private readonly jobModule: URL, private readonly name: string, private readonly size = Math.max(1, availableParallelism() - 1)) {}
 
   /**
    * Runs the job on `message`; resolves with its answer. Buffers in
@@ -130,7 +109,7 @@ export class WorkerPool {
     let best: PoolWorker | undefined
     for (const w of this.workers) if (best === undefined || w.pending.size < best.pending.size) best = w
     if (best !== undefined && (best.pending.size === 0 || this.workers.length >= this.size)) return best
-    const w = new PoolWorker(PREAMBLE + this.jobSource, this.name, (self) => {
+    const w = new PoolWorker(this.jobModule, this.name, (self) => {
       const i = this.workers.indexOf(self)
       if (i >= 0) this.workers.splice(i, 1)
     })

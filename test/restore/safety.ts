@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
 import { createHash } from 'node:crypto'
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs'
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { runStage } from '../../src/cli/stage.js'
 import type { Rec } from '../../src/protocol/records.js'

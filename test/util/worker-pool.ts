@@ -1,18 +1,11 @@
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { ROOT } from '../helpers/bin.js'
 import { ownMemory, WorkerPool } from '../../src/util/worker-pool.js'
 
-const ECHO = `
-function job(m) {
-  if (m.fail) { const err = new Error('asked to fail'); err.code = 'EFAIL'; err.syscall = 'job'; throw err }
-  if (m.exit !== undefined) process.exit(m.exit)
-  if (m.collector) return { answer: typeof collect, transfer: [], bytes: 0 }
-  const body = m.body ?? new Uint8Array(0)
-  return { answer: { n: m.n * 2, length: body.length, thread: require('node:worker_threads').threadId }, transfer: [], bytes: body.length }
-}
-`
+const ECHO = new URL('../fixtures/echo-job.js', import.meta.url)
 
 t.test('jobs are answered in order, over up to `size` workers; errors keep their code and syscall', async (t) => {
   const pool = new WorkerPool(ECHO, 'test', 2)
@@ -44,10 +37,20 @@ t.test('moved buffers are detached here; the job sees their bytes', async (t) =>
   t.equal(own.buffer.byteLength, 0)
 })
 
-t.test('the worker can collect its own garbage', async (t) => {
+t.test('the worker collects its own garbage after 8 MiB, and goes on', async (t) => {
   const pool = new WorkerPool(ECHO, 'test', 1)
   t.teardown(() => pool.close())
-  t.equal(await pool.run({ collector: true }), 'function')
+  const first = await pool.run<{ thread: number }>({ n: 1, body: new Uint8Array(9 * 1024 * 1024) })
+  // A failed collection would have ended the worker: the next job would go to another thread.
+  const next = await pool.run<{ n: number, thread: number }>({ n: 2 })
+  t.equal(next.n, 4)
+  t.equal(next.thread, first.thread, 'the same worker')
+})
+
+t.test('a job module that cannot be loaded fails what was asked of it', async (t) => {
+  const pool = new WorkerPool(new URL('../fixtures/no-such-job.js', import.meta.url), 'test', 1)
+  t.teardown(() => pool.close())
+  await t.rejects(pool.run({ n: 1 }), /no-such-job/)
 })
 
 t.test('closed, it takes nothing more; idle and never closed, it holds up no exit', async (t) => {
@@ -55,8 +58,10 @@ t.test('closed, it takes nothing more; idle and never closed, it holds up no exi
   await pool.run({ n: 1 })
   await pool.close()
   await t.rejects(pool.run({ n: 1 }), /the test workers are closed/)
+  // The built pool in a plain node process, with a job module of plain JavaScript.
+  const dir = t.testdir({ 'job.mjs': 'export function job(m) { return { answer: { n: m.n * 2 }, transfer: [], bytes: 0 } }\n' })
   const script = `import(${JSON.stringify(join(ROOT, 'dist/util/worker-pool.js'))}).then(async ({ WorkerPool }) => {
-    const pool = new WorkerPool(${JSON.stringify(ECHO)}, 'idle', 1)
+    const pool = new WorkerPool(new URL(${JSON.stringify(pathToFileURL(join(dir, 'job.mjs')).href)}), 'idle', 1)
     console.log(JSON.stringify(await pool.run({ n: 21 })))
   })`
   const child = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 20_000 })

@@ -1,6 +1,6 @@
 import type { StageContext } from '../../cli/stage.js'
 import type { EntryRecord, Rec } from '../../protocol/records.js'
-import { aclKey, findGetfacl, readAcls, type AclBatch } from './acl-reader.js'
+import { findGetfacl, readAcls, type AclBatch } from './acl-reader.js'
 
 export interface AclOptions {
   /** Entries per getfacl run at most. */

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { execFileSync } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { closeSync, fstatSync, mkdirSync, openSync, symlinkSync, writeFileSync } from 'node:fs'
+import { closeSync, fstatSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { entropyBitsPerByte, GZIP_MIN_BYTES, GZIP_PROBE_BYTES, GZIP_PROBE_MAX_ENTROPY, GZIP_SAMPLE_BYTES, GZIP_SURE_MIN_BYTES, gzipPays } from '../../../src/stages/hash/gzip-decision.js'
 import { openRegular, readContent, type ContentRead, type ReadOutcome } from '../../../src/stages/hash/read-content.js'
