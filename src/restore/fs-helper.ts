@@ -78,6 +78,10 @@ export class FsHelper {
   private readonly pending: Pending[] = []
   /** Requests not yet written: they go out together, once per turn of the event loop (a pipe write and a wakeup of the helper each cost more than the request). */
   private outgoing: Buffer[] = []
+  /** A flush is due at the next turn of the event loop. */
+  private flushSoon = false
+  /** The flush of `later` requests, when only those wait. */
+  private laterTimer: NodeJS.Timeout | undefined
   private nextId = 1
   private buffered = ''
   private failed: Error | undefined
@@ -138,9 +142,12 @@ export class FsHelper {
    * takes a time before 1970 for "now"), and most files of a system have
    * them (package managers unpack with whole-second times), so most files
    * cost no round trip to the helper (a pipe write and an answer to read,
-   * ~40 µs of this thread each).
+   * ~40 µs of this thread each). A request made `later` is sent with the
+   * next one made now, or once LATER_BATCH are waiting, or after LATER_MS:
+   * for a caller that does not wait for the answer, fewer pipe writes and
+   * wakeups of the helper (which takes the other core while it runs).
    */
-  setTimes(path: Buffer, atimeNs: bigint, mtimeNs: bigint): Promise<void> {
+  setTimes(path: Buffer, atimeNs: bigint, mtimeNs: bigint, when: 'now' | 'later' = 'now'): Promise<void> {
     if (wholeSecondsSince1970(atimeNs) && wholeSecondsSince1970(mtimeNs)) {
       try {
         lutimesSync(path, Number(atimeNs / NS_PER_SECOND), Number(mtimeNs / NS_PER_SECOND))
@@ -153,7 +160,7 @@ export class FsHelper {
       return lutimes(path, Number(atimeNs) / 1e9, Number(mtimeNs) / 1e9)
         .catch((err: NodeJS.ErrnoException) => { throw new HelperError(err.code ?? 'EIO') })
     }
-    return this.request('T', atimeNs.toString(), mtimeNs.toString(), path)
+    return this.request('T', atimeNs.toString(), mtimeNs.toString(), path, when)
   }
 
   /** Creates a FIFO, socket or device node at `path`; `mode` includes the type bits. Rejects with HelperError. */
@@ -162,17 +169,26 @@ export class FsHelper {
     return this.request('N', String(mode), String(rdev), path)
   }
 
-  private request(op: string, a: string, b: string, path: Buffer): Promise<void> {
+  private request(op: string, a: string, b: string, path: Buffer, when: 'now' | 'later' = 'now'): Promise<void> {
     if (this.failed) return Promise.reject(this.failed)
     const id = this.nextId++
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ id, resolve, reject })
-      if (this.outgoing.length === 0) setImmediate(() => this.flush())
       this.outgoing.push(Buffer.from(`${op}\0${id}\0${a}\0${b}\0`), path, NUL)
+      if (when === 'now' || this.outgoing.length >= 3 * LATER_BATCH) {
+        if (!this.flushSoon) {
+          this.flushSoon = true
+          setImmediate(() => this.flush())
+        }
+      } else this.laterTimer ??= setTimeout(() => this.flush(), LATER_MS)
     })
   }
 
   private flush(): void {
+    this.flushSoon = false
+    clearTimeout(this.laterTimer)
+    this.laterTimer = undefined
+    if (this.outgoing.length === 0) return
     const requests = Buffer.concat(this.outgoing)
     this.outgoing = []
     if (this.failed === undefined) this.child!.stdin.write(requests)
@@ -204,6 +220,7 @@ export class FsHelper {
   async close(): Promise<void> {
     const child = this.child
     if (child === null || child.exitCode !== null) return
+    this.flush()
     await new Promise<void>((resolve) => {
       child.once('exit', () => resolve())
       child.stdin.end()
@@ -212,6 +229,10 @@ export class FsHelper {
 }
 
 const NUL = Buffer.from([0])
+/** `later` requests sent in one pipe write at most: about 30 KiB of them. */
+const LATER_BATCH = 256
+/** How long a `later` request waits for others at most. */
+const LATER_MS = 20
 const NS_PER_SECOND = 1_000_000_000n
 
 /**

@@ -80,7 +80,7 @@ async function writeEntry(r: Restorer, entry: FileEntry): Promise<{ recs: Rec[],
     r.count('bytesDownloaded', fetched.transferred)
     if (fetched.from === 'local') r.count('copiedLocally')
     const recs: Rec[] = [r.done(entry, action, { size: fetched.bytes })]
-    if (!timesSet) recs.push(...await r.times(dir, name, entry))
+    if (!timesSet) r.timesLater(dir, name, entry)
     recs.push(...await r.acl(dir, name, entry, st))
     return { recs, source: { parts: entry.parts, st } }
   } catch (err) {

@@ -113,6 +113,8 @@ async function* restore(run: RestoreRun): AsyncGenerator<Rec> {
       yield* recs
       yield* r.drainLate()
     }
+    await r.timesSettled()
+    yield* r.drainLate()
     yield* verdictProblems(run)
     if (ctx.signal.aborted) return
     for (const entry of symlinks) {

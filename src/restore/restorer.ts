@@ -43,6 +43,7 @@ export class Restorer {
   readonly links = new HardLinks()
   readonly late: Rec[] = []
   private ownerWarned = false
+  private readonly timesPending = new Set<Promise<void>>()
 
   constructor(readonly parts: RestorerParts) {}
 
@@ -101,6 +102,28 @@ export class Restorer {
     } catch (err) {
       return [this.ctx.problem('error', `times not restored: ${describe(err)}`, { path: entry.path })]
     }
+  }
+
+  /**
+   * Sets an entry's times as times() does, without waiting for them: `dir`
+   * stays open until they are set, a problem becomes a late record, and
+   * timesSettled() waits for all. Files take most of the helper's
+   * requests, and need not hold a slot of the restore while theirs waits.
+   */
+  timesLater(dir: DirHandle, name: Buffer, entry: RestoreEntry): void {
+    this.target.retain(dir)
+    const done = this.parts.helper.setTimes(dir.forChild(name), this.parts.atimeNs, entry.mtimeNs, 'later')
+      .catch((err: unknown) => { this.late.push(this.ctx.problem('error', `times not restored: ${describe(err)}`, { path: entry.path })) })
+      .finally(() => {
+        this.target.release(dir)
+        this.timesPending.delete(done)
+      })
+    this.timesPending.add(done)
+  }
+
+  /** Resolves once every timesLater() has been answered. */
+  async timesSettled(): Promise<void> {
+    while (this.timesPending.size > 0) await Promise.all(this.timesPending)
   }
 
   /** Queues an entry's ACLs (when it has any) on the batch; `st` is the inode that was restored. */

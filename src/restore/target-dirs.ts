@@ -126,6 +126,11 @@ export class TargetDirs {
     return handle
   }
 
+  /** Counts one more use of a directory acquired already (released once more, too): it stays open until then. */
+  retain(handle: DirHandle): void {
+    if (handle !== this.rootHandle) handle.refs++
+  }
+
   release(handle: DirHandle): void {
     if (handle === this.rootHandle) return
     handle.refs--

@@ -95,3 +95,25 @@ t.test('an open file takes times in whole seconds through its descriptor; others
   t.equal(st.atimeNs, 1_700_000_000_000_000_000n)
   t.equal(setFileTimes(999_999, 0n, 0n), false, 'a descriptor that cannot take them: false, for setTimes to report')
 })
+
+t.test('times asked for later are sent together: after a short wait, with a request made now, or when the helper closes', async (t) => {
+  const dir = t.testdir({ a: 'a', b: 'b', c: 'c', d: 'd' })
+  const helper = await FsHelper.start(process.env)
+  t.ok(helper.available, helper.unavailable ?? '')
+  const writes: number[] = []
+  const stdin = (helper as unknown as { child: { stdin: { write: (b: Buffer) => boolean } } }).child.stdin
+  const write = stdin.write.bind(stdin)
+  stdin.write = (b: Buffer) => { writes.push(b.length); return write(b) }
+  const ns = (n: bigint) => 1_600_000_000_000_000_000n + n
+  await Promise.all([helper.setTimes(p(join(dir, 'a')), ns(0n), ns(1n), 'later'), helper.setTimes(p(join(dir, 'b')), ns(0n), ns(2n), 'later')])
+  t.equal(writes.length, 1, 'two later requests: one pipe write, after the wait')
+  const later = helper.setTimes(p(join(dir, 'c')), ns(0n), ns(3n), 'later')
+  await helper.setTimes(p(join(dir, 'd')), ns(0n), ns(4n))
+  await later
+  t.equal(writes.length, 2, 'a later request goes out with the next one made now')
+  const atClose = helper.setTimes(p(join(dir, 'a')), ns(0n), ns(5n), 'later')
+  await helper.close()
+  await atClose
+  t.equal(writes.length, 3, 'and one still waiting goes out when the helper closes')
+  t.same(['a', 'b', 'c', 'd'].map((n) => statSync(join(dir, n), { bigint: true }).mtimeNs), [ns(5n), ns(2n), ns(3n), ns(4n)], 'each set, to the nanosecond')
+})

@@ -229,3 +229,38 @@ t.test('usage errors: one line, exit 2, nothing done', async (t) => {
   t.equal(await runStage(noTerminal, ['--target', f.target], tty), 2)
   t.match(tty.err(), /no manifest: give --key, --host or --at, or pipe one on standard input/)
 })
+
+t.test('times the helper cannot set: an error record for the path, after its restore record; the file is restored', async (t) => {
+  const f = await fixture(t)
+  // A python3 that starts like the helper and refuses every request.
+  const fakeBin = join(f.base, 'fake-bin')
+  mkdirSync(fakeBin)
+  writeFileSync(join(fakeBin, 'python3'), `#!${process.execPath}
+process.stdout.write('ready\\n')
+let text = ''
+process.stdin.on('data', (chunk) => {
+  text += chunk.toString('latin1')
+  // A request is five fields (op, id, two numbers, path), each ended by NUL.
+  let fields
+  while ((fields = text.split('\\0')).length > 5) {
+    process.stdout.write(fields[1] + ' EPERM\\n')
+    text = fields.slice(5).join('\\0')
+  }
+})
+`, { mode: 0o755 })
+  // One file's modification time below the second: only the helper can set it.
+  const hostsPath = `${f.src}/etc/hosts`
+  const text = f.backup.text.split('\n').filter((l) => l !== '' && !l.includes('"type":"trailer"'))
+    .map((l) => l.includes(`"path":"${hostsPath}"`) ? l.replace(/"mtimeNs":"(\d+)"/, '"mtimeNs":"1600000000123456789"') : l)
+  const io = testIO(text.join('\n') + '\n', { PATH: `${fakeBin}:${process.env.PATH}` })
+  t.equal(await runStage(noTerminal, ['--store', f.storeDir, '--target', f.target], io), 1, 'exit 1: not everything was restored as it was')
+  const out = io.records()
+  const at = (pred: (r: Rec) => boolean) => out.findIndex(pred)
+  const restored = at((r) => r.type === 'restore' && r.path === hostsPath)
+  const problem = at((r) => r.type === 'error' && r.path === hostsPath)
+  t.match(out[restored], { action: 'written' })
+  t.match(out[problem], { message: /^times not restored: EPERM/ })
+  t.ok(problem > restored, 'the error comes after the restore record')
+  t.equal(readFileSync(join(f.target, hostsPath), 'utf8'), '127.0.0.1 localhost\n', 'the content is there')
+  t.match(io.err(), /times not restored: EPERM/)
+})
