@@ -1,10 +1,10 @@
 import { closeSync, constants, fstatSync, linkSync, openSync, renameSync, unlinkSync, writeSync, type BigIntStats } from 'node:fs'
+import { sha256Of } from '../util/sha256.js'
 import { setOwnerAndMode, type OwnerOutcome } from './entry-metadata.js'
 import type { Fetched } from './fetch-content.js'
 import { setFileTimes } from './fs-helper.js'
 import type { Inode } from './on-disk.js'
 import type { DirHandle } from './target-dirs.js'
-import { sha256Of } from '../util/sha256.js'
 
 /** Prefix of the temporary names a restore writes under; see tempNameFor. */
 export const TEMP_PREFIX = '.sysbackup-restore-'
