@@ -94,10 +94,10 @@ export class Restorer {
     this.late.push(this.ctx.problem('warning', 'owners and groups are not being restored: not permitted (run the restore as root)', { code: 'EPERM' }))
   }
 
-  /** Sets an entry's times (at `name` in `dir`, never following it); problems as records. */
-  async times(dir: DirHandle, name: Buffer | string, entry: RestoreEntry): Promise<Rec[]> {
+  /** Sets an entry's times (at `name` in `dir`, never following it); problems as records. `later`: see FsHelper.setTimes. */
+  async times(dir: DirHandle, name: Buffer | string, entry: RestoreEntry, when: 'now' | 'later' = 'now'): Promise<Rec[]> {
     try {
-      await this.parts.helper.setTimes(dir.forChild(name), this.parts.atimeNs, entry.mtimeNs)
+      await this.parts.helper.setTimes(dir.forChild(name), this.parts.atimeNs, entry.mtimeNs, when)
       return []
     } catch (err) {
       return [this.ctx.problem('error', `times not restored: ${describe(err)}`, { path: entry.path })]
@@ -112,8 +112,8 @@ export class Restorer {
    */
   timesLater(dir: DirHandle, name: Buffer, entry: RestoreEntry): void {
     this.target.retain(dir)
-    const done = this.parts.helper.setTimes(dir.forChild(name), this.parts.atimeNs, entry.mtimeNs, 'later')
-      .catch((err: unknown) => { this.late.push(this.ctx.problem('error', `times not restored: ${describe(err)}`, { path: entry.path })) })
+    const done = this.times(dir, name, entry, 'later')
+      .then((problems) => { this.late.push(...problems) })
       .finally(() => {
         this.target.release(dir)
         this.timesPending.delete(done)
