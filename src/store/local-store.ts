@@ -51,12 +51,13 @@ import { closeSync, createReadStream, existsSync, fsyncSync, linkSync, mkdirSync
 import { mkdir, open, rename, rmdir, unlink } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { join, resolve } from 'node:path'
-import { Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { NotFoundError, StoreError, StoreFatalError } from './errors.js'
 import { DEFAULT_PART_SIZE, partCount } from './parts.js'
 import { RequestCounter } from './request-counter.js'
 import type { LatestInfo, LockMode, ObjectInfo, PutOptions, PutStreamOptions, Retention, Store, VersionInfo } from './store.js'
 import { checkKey, checkPutOptions, retentionChange } from './validate.js'
+import { WHOLE_BODY_BYTES, WholeBody } from './whole-body.js'
 import { flock } from '../util/flock.js'
 import { sha256Of } from '../util/sha256.js'
 
@@ -290,7 +291,7 @@ export class LocalStore implements Store {
     // in the page cache, where a FileHandle stream's open, reads and close
     // each cross the thread pool; measured: a restore spent most of its
     // time there). Larger bodies stream.
-    if (meta.size <= WHOLE_READ_BYTES) {
+    if (meta.size <= WHOLE_BODY_BYTES) {
       try {
         const bytes = Buffer.allocUnsafe(meta.size)
         let done = 0
@@ -620,20 +621,6 @@ function infoOf(meta: VersionMeta): ObjectInfo {
  * random bytes were drawn per call before: 5 µs each alone, ~14 in a first
  * run's profile, two per stored version.
  */
-/**
- * A get's result for a body read whole: the stream over it is made only if
- * asked for (see Store.get). A class, not an object literal with a getter,
- * which V8 builds slowly for every file.
- */
-class WholeBody {
-  private stream: Readable | undefined
-  constructor(readonly info: ObjectInfo, readonly whole: Buffer) {}
-
-  get body(): Readable {
-    return (this.stream ??= Readable.from([this.whole], { objectMode: false }))
-  }
-}
-
 function tempName(dir: string): string {
   return join(dir, `.tmp-${process.pid}-${PROCESS_TAG}-${++tempCount}`)
 }
@@ -661,9 +648,6 @@ function writeNewMeta(dir: string, meta: VersionMeta): void {
   writeFileSync(tmp, JSON.stringify(meta, null, 2) + '\n', { flag: 'wx', mode: 0o644 })
   renameSync(tmp, join(dir, `${meta.versionId}.json`))
 }
-
-/** Bodies up to this size are read whole by get(); larger ones stream. */
-const WHOLE_READ_BYTES = 1024 * 1024
 
 /** Each read of a larger body: fewer chunks cost its reader less per byte than the stream's default 64 KiB; 1 MiB was no faster and held ~12 MB more in a restore. */
 const STREAM_READ_BYTES = 256 * 1024

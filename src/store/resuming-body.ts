@@ -20,25 +20,42 @@ const FIRST_DELAY_MS = 100
  * version's, unchanged: readers verify hashes as before.
  */
 export function resumingBody(first: Readable, size: number, rest: (offset: number) => Promise<Readable>): Readable {
-  async function* chunks(): AsyncGenerator<Buffer> {
-    let body = first
-    let offset = 0
-    for (let resumes = 0; ; resumes++) {
-      let failure: unknown
-      try {
-        for await (const chunk of body) {
-          offset += (chunk as Buffer).length
-          yield chunk as Buffer
-        }
-        if (offset >= size) return
-        failure = new Error(`the body ended after ${offset} of ${size} bytes`)
-      } catch (err) {
-        failure = err
-      }
-      if (resumes >= MAX_BODY_RESUMES) throw failure
-      await sleep(FIRST_DELAY_MS * 2 ** resumes)
-      body = await rest(offset)
-    }
+  return Readable.from(resumingChunks(first, size, rest), { objectMode: false })
+}
+
+/**
+ * The whole of a body that resumes as resumingBody's does, in one buffer
+ * of its own: for bodies small enough to hold (the caller checks `size`).
+ * Rejects with the error resumingBody would pass on.
+ */
+export async function readResumingBody(first: Readable, size: number, rest: (offset: number) => Promise<Readable>): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let length = 0
+  for await (const chunk of resumingChunks(first, size, rest)) {
+    chunks.push(chunk)
+    length += chunk.length
   }
-  return Readable.from(chunks(), { objectMode: false })
+  return Buffer.concat(chunks, length)
+}
+
+/** The chunks of `first`, and of `rest(offset)` wherever it breaks off (see resumingBody). */
+async function* resumingChunks(first: Readable, size: number, rest: (offset: number) => Promise<Readable>): AsyncGenerator<Buffer> {
+  let body = first
+  let offset = 0
+  for (let resumes = 0; ; resumes++) {
+    let failure: unknown
+    try {
+      for await (const chunk of body) {
+        offset += (chunk as Buffer).length
+        yield chunk as Buffer
+      }
+      if (offset >= size) return
+      failure = new Error(`the body ended after ${offset} of ${size} bytes`)
+    } catch (err) {
+      failure = err
+    }
+    if (resumes >= MAX_BODY_RESUMES) throw failure
+    await sleep(FIRST_DELAY_MS * 2 ** resumes)
+    body = await rest(offset)
+  }
 }

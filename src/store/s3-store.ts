@@ -18,10 +18,11 @@ import type { Readable } from 'node:stream'
 import { NotFoundError, StoreError, StoreFatalError, storeErrorCode } from './errors.js'
 import { DEFAULT_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, PartReader, partSizeFor } from './parts.js'
 import { RequestCounter } from './request-counter.js'
-import { resumingBody } from './resuming-body.js'
+import { readResumingBody, resumingBody } from './resuming-body.js'
 import { fromSdkError, sdkErrorCode, sdkHttpStatus } from './s3-errors.js'
 import type { LatestInfo, LockMode, ObjectInfo, PutOptions, PutStreamOptions, Retention, Store, VersionInfo } from './store.js'
 import { checkKey, checkPutOptions, retains, retentionChange } from './validate.js'
+import { WHOLE_BODY_BYTES, WholeBody } from './whole-body.js'
 import { s3Sdk } from '../aws/s3-sdk.js'
 import { sha256Of } from '../util/sha256.js'
 
@@ -243,13 +244,17 @@ export class S3Store implements Store {
     return info
   }
 
-  async get(key: string, versionId?: string): Promise<{ info: ObjectInfo, body: Readable }> {
+  async get(key: string, versionId?: string): Promise<{ info: ObjectInfo, body: Readable, whole?: Buffer }> {
     checkKey('GetObject', this.location(key), key)
+    let info: ObjectInfo
+    let first: Readable
+    let rest: (offset: number) => Promise<Readable>
     try {
       const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, ...(versionId !== undefined && { VersionId: versionId }) }))
-      const info = this.infoOf(key, res)
+      info = this.infoOf(key, res)
+      first = res.Body as Readable
       // A body cut off after the headers is resumed from where it broke, from the same version.
-      const rest = async (offset: number) => {
+      rest = async (offset: number) => {
         try {
           const more = await this.client.send(new GetObjectCommand({
             Bucket: this.bucket, Key: key, VersionId: info.versionId, Range: `bytes=${offset}-`, ...(res.ETag !== undefined && { IfMatch: res.ETag }),
@@ -259,11 +264,16 @@ export class S3Store implements Store {
           throw fromSdkError('GetObject', this.location(key), err)
         }
       }
-      return { info, body: resumingBody(res.Body as Readable, info.size, rest) }
     } catch (err) {
       if (sdkHttpStatus(err) === 405) throw new NotFoundError('GetObject', this.location(key), 'NoSuchVersion', 'the version is a delete marker', { cause: err })
       throw fromSdkError('GetObject', this.location(key), err)
     }
+    // A small body is downloaded before the answer (its errors are the
+    // body's, as when it streams): a reader then decodes it in one call, or
+    // hands it to another thread, where a stream pipeline per file cost a
+    // restore's main thread more than the file's bytes.
+    if (info.size <= WHOLE_BODY_BYTES) return new WholeBody(info, await readResumingBody(first, info.size, rest))
+    return { info, body: resumingBody(first, info.size, rest) }
   }
 
   async putBuffer(key: string, body: Buffer, opts: PutOptions): Promise<{ versionId: string }> {

@@ -152,8 +152,10 @@ export interface Store {
    * A version's body exactly as stored (still gzip-compressed when
    * contentEncoding says so) and its info. Throws NotFoundError when the key
    * or version does not exist. The caller must consume or destroy the body.
-   * `whole`, when present, is the entire body already in memory (LocalStore
-   * reads small bodies at once); `body` then yields exactly those bytes, is
+   * `whole`, when present, is the entire body already in memory (both
+   * stores give bodies of up to WHOLE_BODY_BYTES, 1 MiB, whole-body.ts:
+   * LocalStore reads them at once, S3Store downloads them, resumed as
+   * below, before it answers); `body` then yields exactly those bytes, is
    * made only when read (a stream per file costs more than a small file's
    * restore does), and needs no destroy when it was never read. `whole` is
    * the caller's: it may be moved to another thread (detached).

@@ -94,6 +94,18 @@ t.test('a GetObject body cut off after the headers is resumed, not passed on as 
   t.equal(ranged, 4, 'the first GET and three resuming ranged GETs')
 })
 
+t.test('a small body cut off is resumed before get answers with it whole', async (t) => {
+  const proxy = await bed.fresh(5)
+  const store = await storeVia(t, proxy.endpoint)
+  const body = randomBytes(200 * 1024)
+  const { versionId } = await store.putBuffer('content/small', body, RETAIN)
+  proxy.setRules([{ name: 'cut', operations: ['GetObject'], faults: ['truncate'], limit: 2 }])
+  const got = await store.get('content/small', versionId)
+  t.ok(got.whole?.equals(body), 'every byte, in order, in memory')
+  t.equal(proxy.faults().length, 2, `two cuts, each resumed:\n${proxy.describe()}`)
+  t.equal(proxy.events.filter((e) => e.operation === 'GetObject').length, 3, 'the first GET and two resuming ranged GETs')
+})
+
 for (const [fault, code] of [['403', 'AccessDenied'], ['404-bucket', 'NoSuchBucket']] as const) {
   t.test(`a permanent ${code} stops at once with a fatal store error`, async (t) => {
     const proxy = await bed.fresh(4)

@@ -13,6 +13,7 @@ import { EXIT } from '../../src/cli/exit-status.js'
 import { NotFoundError, StoreError, StoreFatalError, storeErrorCode } from '../../src/store/errors.js'
 import { fromSdkError } from '../../src/store/s3-errors.js'
 import { S3Store } from '../../src/store/s3-store.js'
+import { WHOLE_BODY_BYTES } from '../../src/store/whole-body.js'
 import { transportConfig, type TransportSettings } from '../../src/aws/transport.js'
 import { freePort, startMoto, type Moto } from '../helpers/moto.js'
 
@@ -148,6 +149,28 @@ t.test('keys with spaces, unicode and shell characters round-trip', async (t) =>
   const listed = []
   for await (const page of store.listVersions('snapshots/höst/')) listed.push(...page)
   t.same(listed.map((v) => v.key), [key])
+})
+
+t.test('a body of up to 1 MiB comes whole, downloaded before get answers; a larger one streams', async (t) => {
+  await moto.reset()
+  const c = client(moto.endpoint)
+  await c.send(new CreateBucketCommand({ Bucket: 'bodies', ObjectLockEnabledForBucket: true }))
+  const store = new S3Store({ bucket: 'bodies', client: c })
+  const small = Buffer.alloc(WHOLE_BODY_BYTES, 's')
+  const big = Buffer.alloc(WHOLE_BODY_BYTES + 1, 'b')
+  const smallVersion = (await store.putBuffer('content/small', small, lock())).versionId
+  await store.putBuffer('content/big', big, lock())
+  const got = await store.get('content/small', smallVersion)
+  t.ok(got.whole?.equals(small), 'the whole body, in memory, at exactly the limit')
+  t.equal(got.info.versionId, smallVersion)
+  const streamed: Buffer[] = []
+  for await (const chunk of got.body) streamed.push(chunk as Buffer)
+  t.ok(Buffer.concat(streamed).equals(small), 'its stream yields the same bytes')
+  const large = await store.get('content/big')
+  t.equal(large.whole, undefined, 'one byte more: no whole body')
+  const chunks: Buffer[] = []
+  for await (const chunk of large.body) chunks.push(chunk as Buffer)
+  t.ok(Buffer.concat(chunks).equals(big), 'it streams every byte')
 })
 
 /** An HTTP server answering every request with `handler`; closed at teardown. */
