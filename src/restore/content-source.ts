@@ -42,7 +42,7 @@ export class ContentSource {
           ftruncateSync(out, 0)
         }
       }
-      return fetchContent(this.store, ref, out, this.signal, this.decoder)
+      return fetchContent(this.store, ref, out, this.signal)
     }
   }
 

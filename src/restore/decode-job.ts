@@ -1,14 +1,12 @@
 /**
  * The job of the restore's decode workers (decode-workers.ts), run in a
  * worker thread: content already in memory is gunzipped when asked (to at
- * most `maxOutput` bytes, else ERR_BUFFER_TOO_LARGE) and hashed, then
- * - `decode`: written into an open descriptor from offset 0;
- * - `write`: made a whole file, only when it is what the caller expects
- *   (its SHA-256 and size): written to a temporary name, owner, mode and
- *   times set, renamed over the name (writeFileNow, the same steps as on
- *   the main thread). Content that is not what was expected writes nothing.
+ * most `maxOutput` bytes, else ERR_BUFFER_TOO_LARGE) and hashed, then made
+ * a whole file, only when it is what the caller expects (its SHA-256 and
+ * size): written to a temporary name, owner, mode and times set, renamed
+ * over the name (writeFileNow, the same steps as on the main thread).
+ * Content that is not what was expected writes nothing.
  */
-import { writeSync } from 'node:fs'
 import { gunzipSync } from 'node:zlib'
 import { sha256Of } from '../util/sha256.js'
 import type { JobDone } from '../util/worker-pool.js'
@@ -17,19 +15,10 @@ import { writeFileNow, type FileOwner } from './file-writer.js'
 import type { Inode } from './on-disk.js'
 import { DirHandle } from './target-dirs.js'
 
-interface Body {
+export interface WriteMessage {
   body: Uint8Array
   gzip: boolean
   maxOutput: number
-}
-
-export interface DecodeMessage extends Body {
-  kind: 'decode'
-  fd: number
-}
-
-export interface WriteMessage extends Body {
-  kind: 'write'
   /** The directory's descriptor in this process (DirHandle.fd), held open by the caller until answered. */
   dirFd: number
   name: Uint8Array
@@ -39,7 +28,7 @@ export interface WriteMessage extends Body {
   owner: FileOwner
 }
 
-/** A `write` job's answer: what the content decoded to, and the file's inode and outcome when it was written. */
+/** The job's answer: what the content decoded to, and the file's inode and outcome when it was written. */
 export interface WriteAnswer {
   bytes: number
   sha256: string
@@ -47,14 +36,10 @@ export interface WriteAnswer {
   written: { owner: OwnerOutcome, timesSet: boolean, st: Inode } | null
 }
 
-export function job(m: DecodeMessage | WriteMessage): JobDone {
+export function job(m: WriteMessage): JobDone {
   const data = m.gzip ? gunzipSync(m.body, { maxOutputLength: m.maxOutput }) : m.body
   const sha256 = sha256Of(asBuffer(data))
   const bytes = m.body.length + data.length
-  if (m.kind === 'decode') {
-    for (let done = 0; done < data.length;) done += writeSync(m.fd, data, done, data.length - done, done)
-    return { answer: { bytes: data.length, sha256 }, transfer: [], bytes }
-  }
   let written: WriteAnswer['written'] = null
   if (sha256 === m.sha256 && (m.size === undefined || m.size === data.length)) {
     const made = writeFileNow(new DirHandle('', [], m.dirFd), asBuffer(m.name), data, m.owner)

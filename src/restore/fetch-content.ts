@@ -5,7 +5,6 @@ import { createGunzip, gunzipSync } from 'node:zlib'
 import type { ObjectInfo, Store } from '../store/store.js'
 import { writeAt } from '../util/fd-io.js'
 import { sha256Of } from '../util/sha256.js'
-import type { DecodeWorkers } from './decode-workers.js'
 
 /** Bodies the store already holds in memory are decoded in one call when their metadata says they decode to at most this. */
 const WHOLE_DECODE_BYTES = 4 * 1024 * 1024
@@ -17,9 +16,6 @@ const WHOLE_DECODE_BYTES = 4 * 1024 * 1024
  * where smaller ones are copied on the main thread.
  */
 const STREAM_CHUNK_BYTES = 256 * 1024
-
-/** Plain (not gzipped) bodies shorter than this are written here, not by a decode worker: hashing and writing them costs less than the messages. */
-const OFFLOAD_MIN_BYTES = 16 * 1024
 
 /** Where a file's content is: its key `content/<sha256>` and the version the manifest names. */
 export interface ContentRef {
@@ -55,8 +51,8 @@ export interface Fetched {
  * key or version) propagate. Memory: one chunk in flight.
  * Cost: one GetObject.
  */
-export async function fetchContent(store: Store, ref: ContentRef, out: number, signal?: AbortSignal, decoder?: DecodeWorkers): Promise<Fetched> {
-  return writeBody(await store.get(ref.key, ref.versionId), ref, out, signal, decoder)
+export async function fetchContent(store: Store, ref: ContentRef, out: number, signal?: AbortSignal): Promise<Fetched> {
+  return writeBody(await store.get(ref.key, ref.versionId), ref, out, signal)
 }
 
 /** What Store.get answers. */
@@ -88,11 +84,11 @@ export function statedSize(info: ObjectInfo): number | undefined {
 }
 
 /** fetchContent with the object got already: its body is consumed or destroyed. */
-export async function writeBody(got: Got, ref: ContentRef, out: number, signal?: AbortSignal, decoder?: DecodeWorkers): Promise<Fetched> {
+export async function writeBody(got: Got, ref: ContentRef, out: number, signal?: AbortSignal): Promise<Fetched> {
   const { info } = got
   const whole = wholeBody(got)
   const gzip = isGzip(info)
-  // The hash and the counting stream are made only where used: a body a decode worker takes needs neither (each ~5 µs a file).
+  // The hash and the counting stream are made only where used: a body held whole needs neither (each ~5 µs a file).
   let hash: Hash | undefined
   let transferred = 0
   let bytes = 0
@@ -119,16 +115,10 @@ export async function writeBody(got: Got, ref: ContentRef, out: number, signal?:
     }
     if (whole !== undefined) {
       transferred = whole.length
-      if (decoder !== undefined && (gzip || whole.length >= OFFLOAD_MIN_BYTES)) {
-        const decoded = await decoder.decodeInto(out, whole, gzip, WHOLE_DECODE_LIMIT)
-        bytes = decoded.bytes
-        digest = decoded.sha256
-      } else {
-        const data = gzip ? gunzipSync(whole, { maxOutputLength: WHOLE_DECODE_LIMIT }) : whole
-        await writeAt(out, data, 0)
-        bytes = data.length
-        digest = sha256Of(data)
-      }
+      const data = gzip ? gunzipSync(whole, { maxOutputLength: WHOLE_DECODE_LIMIT }) : whole
+      await writeAt(out, data, 0)
+      bytes = data.length
+      digest = sha256Of(data)
     } else {
       const body = got.body
       onAbort = () => body.destroy(signal!.reason instanceof Error ? signal!.reason : new Error('aborted'))

@@ -1,6 +1,6 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import { closeSync, lstatSync, openSync, readdirSync, readFileSync, symlinkSync } from 'node:fs'
+import { lstatSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs'
 import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { DecodeWorkers } from '../../src/restore/decode-workers.js'
@@ -9,63 +9,48 @@ import { TargetDirs } from '../../src/restore/target-dirs.js'
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
-t.test('bodies are decoded, written from offset 0 and hashed, many at once over two workers', async (t) => {
-  // Each body is a copy: a body with memory of its own is moved to the worker (see the last test).
+const PLAIN = { uid: 0, gid: 0, mode: 0o644 }
+
+t.test('many files at once over two workers, each decoded, hashed and made whole', async (t) => {
+  // Each body is a copy: a body with memory of its own is moved to the worker (see below).
   const dir = t.testdir({})
+  const target = await TargetDirs.open(dir)
+  t.teardown(() => target.close())
   const workers = new DecodeWorkers(2)
   t.teardown(() => workers.close())
   const contents = Array.from({ length: 40 }, (_, i) => Buffer.from(`file ${i}\n`.repeat(100 * (i + 1))))
-  const fds = contents.map((_, i) => openSync(join(dir, `f${i}`), 'w'))
-  try {
-    const results = await Promise.all(contents.map((c, i) => workers.decodeInto(fds[i]!, i % 2 ? gzipSync(c) : Buffer.from(c), i % 2 === 1, 1 << 22)))
-    results.forEach((r, i) => t.same(r, { bytes: contents[i]!.length, sha256: sha(contents[i]!) }))
-  } finally {
-    fds.forEach((fd) => closeSync(fd))
-  }
+  const answers = await Promise.all(contents.map((c, i) => workers.writeFile(target.rootDir, Buffer.from(`f${i}`), i % 2 ? gzipSync(c) : Buffer.from(c), i % 2 === 1, 1 << 22, { sha256: sha(c), size: c.length }, PLAIN)))
+  answers.forEach((a, i) => t.match(a, { bytes: contents[i]!.length, sha256: sha(contents[i]!), written: { owner: 'set' } }))
   contents.forEach((c, i) => t.ok(readFileSync(join(dir, `f${i}`)).equals(c), `f${i} holds its content`))
 })
 
-t.test('errors come back with their codes: too large, not gzip, a descriptor not open for writing', async (t) => {
-  const dir = t.testdir({ 'read-only': 'x' })
-  const workers = new DecodeWorkers(1)
-  t.teardown(() => workers.close())
-  const out = openSync(join(dir, 'out'), 'w')
-  const readOnly = openSync(join(dir, 'read-only'), 'r')
-  try {
-    await t.rejects(workers.decodeInto(out, gzipSync(Buffer.alloc(100_000)), true, 1000), { code: 'ERR_BUFFER_TOO_LARGE' })
-    await t.rejects(workers.decodeInto(out, Buffer.from('not gzip'), true, 1000), { code: 'Z_DATA_ERROR' })
-    await t.rejects(workers.decodeInto(readOnly, Buffer.from('bytes'), false, 1000), { code: 'EBADF', syscall: 'write', message: /^EBADF: bad file descriptor, write$/ })
-    // The worker goes on after an error.
-    t.same(await workers.decodeInto(out, Buffer.from('after'), false, 1000), { bytes: 5, sha256: sha(Buffer.from('after')) })
-  } finally {
-    closeSync(out)
-    closeSync(readOnly)
-  }
-})
-
 t.test('once closed, nothing more is taken', async (t) => {
+  const dir = t.testdir({})
+  const target = await TargetDirs.open(dir)
+  t.teardown(() => target.close())
   const workers = new DecodeWorkers(1)
   await workers.close()
-  await t.rejects(workers.decodeInto(1, Buffer.from('x'), false, 10), /closed/)
+  await t.rejects(workers.writeFile(target.rootDir, Buffer.from('x'), Buffer.from('x'), false, 10, { sha256: sha(Buffer.from('x')), size: 1 }, PLAIN), /closed/)
+  t.same(readdirSync(dir), [], 'nothing made')
 })
 
 t.test('a body that is the whole of its memory is moved to the worker; a slice of a larger one is copied', async (t) => {
   const dir = t.testdir({})
+  const target = await TargetDirs.open(dir)
+  t.teardown(() => target.close())
   const workers = new DecodeWorkers(1)
   t.teardown(() => workers.close())
-  const out = openSync(join(dir, 'out'), 'w')
-  try {
-    const own = Buffer.from(new ArrayBuffer(8192)).fill('a')
-    t.same(await workers.decodeInto(out, own, false, 1 << 20), { bytes: 8192, sha256: sha(Buffer.alloc(8192, 'a')) })
-    t.equal(own.buffer.byteLength, 0, 'moved: detached here')
-    const larger = Buffer.alloc(8192, 'b')
-    const slice = larger.subarray(0, 4096)
-    t.same(await workers.decodeInto(out, slice, false, 1 << 20), { bytes: 4096, sha256: sha(Buffer.alloc(4096, 'b')) })
-    t.equal(larger.length, 8192, 'copied: the larger buffer is intact')
-    t.equal(larger.toString('latin1', 8000, 8001), 'b')
-  } finally {
-    closeSync(out)
-  }
+  const own = Buffer.from(new ArrayBuffer(8192)).fill('a')
+  const a = Buffer.alloc(8192, 'a')
+  t.match(await workers.writeFile(target.rootDir, Buffer.from('own'), own, false, 1 << 20, { sha256: sha(a), size: a.length }, PLAIN), { bytes: 8192, written: {} })
+  t.equal(own.buffer.byteLength, 0, 'moved: detached here')
+  const larger = Buffer.alloc(8192, 'b')
+  const slice = larger.subarray(0, 4096)
+  const b = Buffer.alloc(4096, 'b')
+  t.match(await workers.writeFile(target.rootDir, Buffer.from('slice'), slice, false, 1 << 20, { sha256: sha(b), size: b.length }, PLAIN), { bytes: 4096, written: {} })
+  t.equal(larger.length, 8192, 'copied: the larger buffer is intact')
+  t.equal(larger.toString('latin1', 8000, 8001), 'b')
+  t.ok(readFileSync(join(dir, 'own')).equals(a) && readFileSync(join(dir, 'slice')).equals(b), 'both files hold their content')
 })
 
 t.test('writeFile: a whole file made in the worker, with owner, mode and times, under a temporary name first', async (t) => {
@@ -114,5 +99,10 @@ t.test('writeFile: content that is not what was expected writes nothing; a lefto
     { code: 'EISDIR', syscall: 'rename' }, 'a directory in the way')
   await t.rejects(workers.writeFile(target.rootDir, Buffer.from('x'), Buffer.from('not gzip'), true, 1000, { sha256: sha(content), size: undefined }, owner),
     { code: 'Z_DATA_ERROR' })
+  await t.rejects(workers.writeFile(target.rootDir, Buffer.from('x'), gzipSync(Buffer.alloc(100_000)), true, 1000, { sha256: sha(content), size: undefined }, owner),
+    { code: 'ERR_BUFFER_TOO_LARGE' }, 'more than maxOutput decoded')
+  // The worker goes on after errors.
+  t.not((await workers.writeFile(target.rootDir, Buffer.from('after'), Buffer.from(content), false, 1000, { sha256: sha(content), size: undefined }, owner)).written, null)
+  rmSync(join(dir, 'after'))
   t.same(readdirSync(dir).sort(), ['a-dir', 'elsewhere', 'there'], 'no temporary file left by any of them')
 })

@@ -5,105 +5,82 @@ import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { NotFoundError } from '../../src/store/errors.js'
 import { LocalStore } from '../../src/store/local-store.js'
-import { DecodeWorkers } from '../../src/restore/decode-workers.js'
 import { ContentMismatchError, fetchContent } from '../../src/restore/fetch-content.js'
 
 const lock = { lockMode: 'GOVERNANCE' as const, retainUntil: new Date(Date.now() + 86_400_000) }
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
 
-/** Every test runs twice: bodies decoded on the main thread, then by a decode worker; the results and errors must be the same. */
-class CountedWorkers extends DecodeWorkers {
-  calls = 0
-  override decodeInto(...args: Parameters<DecodeWorkers['decodeInto']>) {
-    this.calls++
-    return super.decodeInto(...args)
-  }
-}
-const viaWorker = new CountedWorkers(1)
-t.teardown(() => viaWorker.close())
-let decoder: DecodeWorkers | undefined
-
 async function fetchInto(t: Test, store: LocalStore, ref: Parameters<typeof fetchContent>[1]) {
   const path = join(t.testdirName, `out-${Math.random()}`)
   const fd = openSync(path, 'w')
   try {
-    const result = await fetchContent(store, ref, fd, undefined, decoder)
+    const result = await fetchContent(store, ref, fd)
     return { result, bytes: readFileSync(path) }
   } finally {
     closeSync(fd)
   }
 }
 
-for (const via of ['main thread', 'decode worker'] as const) {
-  t.test(`decoded on the ${via}`, async (t) => {
-    t.before(() => { decoder = via === 'decode worker' ? viaWorker : undefined })
-    t.test('identity and gzip content are written decoded and verified', async (t) => {
-      const store = LocalStore.open(join(t.testdir({}), 'store'), { create: true })
-      const text = Buffer.from('line of text\n'.repeat(2000))
-      const plain = await store.putBuffer(`content/${sha(text)}`, text, { ...lock, metadata: { sha256: sha(text), size: String(text.length), encoding: 'identity' } })
-      const viaPlain = await fetchInto(t, store, { key: `content/${sha(text)}`, versionId: plain.versionId, sha256: sha(text) })
-      t.same(viaPlain.bytes, text)
-      t.match(viaPlain.result, { bytes: text.length, transferred: text.length, gzip: false })
-      const zipped = gzipSync(text)
-      const gz = await store.putBuffer(`content/${sha(text)}`, zipped, { ...lock, contentEncoding: 'gzip', metadata: { sha256: sha(text), size: String(text.length), encoding: 'gzip' } })
-      const viaGzip = await fetchInto(t, store, { key: `content/${sha(text)}`, versionId: gz.versionId, sha256: sha(text) })
-      t.same(viaGzip.bytes, text)
-      t.match(viaGzip.result, { bytes: text.length, transferred: zipped.length, gzip: true })
-    })
+t.test('identity and gzip content are written decoded and verified', async (t) => {
+  const store = LocalStore.open(join(t.testdir({}), 'store'), { create: true })
+  const text = Buffer.from('line of text\n'.repeat(2000))
+  const plain = await store.putBuffer(`content/${sha(text)}`, text, { ...lock, metadata: { sha256: sha(text), size: String(text.length), encoding: 'identity' } })
+  const viaPlain = await fetchInto(t, store, { key: `content/${sha(text)}`, versionId: plain.versionId, sha256: sha(text) })
+  t.same(viaPlain.bytes, text)
+  t.match(viaPlain.result, { bytes: text.length, transferred: text.length, gzip: false })
+  const zipped = gzipSync(text)
+  const gz = await store.putBuffer(`content/${sha(text)}`, zipped, { ...lock, contentEncoding: 'gzip', metadata: { sha256: sha(text), size: String(text.length), encoding: 'gzip' } })
+  const viaGzip = await fetchInto(t, store, { key: `content/${sha(text)}`, versionId: gz.versionId, sha256: sha(text) })
+  t.same(viaGzip.bytes, text)
+  t.match(viaGzip.result, { bytes: text.length, transferred: zipped.length, gzip: true })
+})
 
-    t.test('content that does not hash to its key, or does not decode, or has the wrong size, is refused', async (t) => {
-      const store = LocalStore.open(join(t.testdir({}), 'store'), { create: true })
-      const good = Buffer.from('good content')
-      const key = `content/${sha(good)}`
-      const bad = await store.putBuffer(key, Buffer.from('tampered!!!!'), { ...lock, metadata: { sha256: sha(good), size: String(good.length), encoding: 'identity' } })
-      const err = await fetchInto(t, store, { key, versionId: bad.versionId, sha256: sha(good) }).then(() => null, (e: unknown) => e)
-      t.ok(err instanceof ContentMismatchError)
-      t.match((err as Error).message, new RegExp(`^${key} \\(version ${bad.versionId}\\) hashes to ${sha(Buffer.from('tampered!!!!'))}, not ${sha(good)}: content is not what its key says$`))
-      const notGzip = await store.putBuffer(key, good, { ...lock, contentEncoding: 'gzip', metadata: { encoding: 'gzip' } })
-      const err2 = await fetchInto(t, store, { key, versionId: notGzip.versionId, sha256: sha(good) }).then(() => null, (e: unknown) => e)
-      t.ok(err2 instanceof ContentMismatchError)
-      t.match((err2 as Error).message, /does not decode as the gzip its metadata says it is/)
-      const wrongSize = await store.putBuffer(key, good, { ...lock, metadata: { size: '999' } })
-      const err3 = await fetchInto(t, store, { key, versionId: wrongSize.versionId, sha256: sha(good) }).then(() => null, (e: unknown) => e)
-      t.match((err3 as Error).message, /decodes to 12 bytes, not the 999 of its metadata/)
-    })
+t.test('content that does not hash to its key, or does not decode, or has the wrong size, is refused', async (t) => {
+  const store = LocalStore.open(join(t.testdir({}), 'store'), { create: true })
+  const good = Buffer.from('good content')
+  const key = `content/${sha(good)}`
+  const bad = await store.putBuffer(key, Buffer.from('tampered!!!!'), { ...lock, metadata: { sha256: sha(good), size: String(good.length), encoding: 'identity' } })
+  const err = await fetchInto(t, store, { key, versionId: bad.versionId, sha256: sha(good) }).then(() => null, (e: unknown) => e)
+  t.ok(err instanceof ContentMismatchError)
+  t.match((err as Error).message, new RegExp(`^${key} \\(version ${bad.versionId}\\) hashes to ${sha(Buffer.from('tampered!!!!'))}, not ${sha(good)}: content is not what its key says$`))
+  const notGzip = await store.putBuffer(key, good, { ...lock, contentEncoding: 'gzip', metadata: { encoding: 'gzip' } })
+  const err2 = await fetchInto(t, store, { key, versionId: notGzip.versionId, sha256: sha(good) }).then(() => null, (e: unknown) => e)
+  t.ok(err2 instanceof ContentMismatchError)
+  t.match((err2 as Error).message, /does not decode as the gzip its metadata says it is/)
+  const wrongSize = await store.putBuffer(key, good, { ...lock, metadata: { size: '999' } })
+  const err3 = await fetchInto(t, store, { key, versionId: wrongSize.versionId, sha256: sha(good) }).then(() => null, (e: unknown) => e)
+  t.match((err3 as Error).message, /decodes to 12 bytes, not the 999 of its metadata/)
+})
 
-    t.test('a missing key or version is NotFoundError', async (t) => {
-      const store = LocalStore.open(join(t.testdir({}), 'store'), { create: true })
-      const err = await fetchInto(t, store, { key: `content/${'0'.repeat(64)}`, sha256: '0'.repeat(64) }).then(() => null, (e: unknown) => e)
-      t.ok(err instanceof NotFoundError)
-    })
+t.test('a missing key or version is NotFoundError', async (t) => {
+  const store = LocalStore.open(join(t.testdir({}), 'store'), { create: true })
+  const err = await fetchInto(t, store, { key: `content/${'0'.repeat(64)}`, sha256: '0'.repeat(64) }).then(() => null, (e: unknown) => e)
+  t.ok(err instanceof NotFoundError)
+})
 
-    t.test('bodies the store holds in memory are decoded at once; larger ones stream; both are verified alike', async (t) => {
-      const store = LocalStore.open(join(t.testdir({}), 'store'), { create: true })
-      const small = Buffer.from('small text\n'.repeat(100))
-      const whole = await store.get(`content/${sha(small)}`, (await store.putBuffer(`content/${sha(small)}`, gzipSync(small), { ...lock, contentEncoding: 'gzip', metadata: { size: String(small.length), encoding: 'gzip' } })).versionId)
-      t.ok(whole.whole, 'LocalStore hands a small body over whole')
-      whole.body.destroy()
-      const big = Buffer.alloc(3 * 1024 * 1024, 'x')
-      const bigRef = { key: `content/${sha(big)}`, sha256: sha(big) }
-      await store.putBuffer(bigRef.key, big, { ...lock, metadata: { size: String(big.length), encoding: 'identity' } })
-      t.notOk((await store.get(bigRef.key)).whole, 'a body over 1 MiB streams')
-      const viaStream = await fetchInto(t, store, bigRef)
-      t.ok(viaStream.bytes.equals(big))
-      t.match(viaStream.result, { bytes: big.length, transferred: big.length })
+t.test('bodies the store holds in memory are decoded at once; larger ones stream; both are verified alike', async (t) => {
+  const store = LocalStore.open(join(t.testdir({}), 'store'), { create: true })
+  const small = Buffer.from('small text\n'.repeat(100))
+  const whole = await store.get(`content/${sha(small)}`, (await store.putBuffer(`content/${sha(small)}`, gzipSync(small), { ...lock, contentEncoding: 'gzip', metadata: { size: String(small.length), encoding: 'gzip' } })).versionId)
+  t.ok(whole.whole, 'LocalStore hands a small body over whole')
+  whole.body.destroy()
+  const big = Buffer.alloc(3 * 1024 * 1024, 'x')
+  const bigRef = { key: `content/${sha(big)}`, sha256: sha(big) }
+  await store.putBuffer(bigRef.key, big, { ...lock, metadata: { size: String(big.length), encoding: 'identity' } })
+  t.notOk((await store.get(bigRef.key)).whole, 'a body over 1 MiB streams')
+  const viaStream = await fetchInto(t, store, bigRef)
+  t.ok(viaStream.bytes.equals(big))
+  t.match(viaStream.result, { bytes: big.length, transferred: big.length })
 
-      const key = `content/${sha(small)}`
-      const broken = await store.putBuffer(key, Buffer.from('not gzip at all'), { ...lock, contentEncoding: 'gzip', metadata: { size: String(small.length), encoding: 'gzip' } })
-      const err = await fetchInto(t, store, { key, versionId: broken.versionId, sha256: sha(small) }).then(() => null, (e: unknown) => e)
-      t.ok(err instanceof ContentMismatchError)
-      t.match((err as Error).message, /does not decode as the gzip its metadata says it is/)
+  const key = `content/${sha(small)}`
+  const broken = await store.putBuffer(key, Buffer.from('not gzip at all'), { ...lock, contentEncoding: 'gzip', metadata: { size: String(small.length), encoding: 'gzip' } })
+  const err = await fetchInto(t, store, { key, versionId: broken.versionId, sha256: sha(small) }).then(() => null, (e: unknown) => e)
+  t.ok(err instanceof ContentMismatchError)
+  t.match((err as Error).message, /does not decode as the gzip its metadata says it is/)
 
-      const bomb = Buffer.alloc(6 * 1024 * 1024)
-      const lying = await store.putBuffer(`content/${sha(bomb)}`, gzipSync(bomb), { ...lock, contentEncoding: 'gzip', metadata: { size: '10', encoding: 'gzip' } })
-      const err2 = await fetchInto(t, store, { key: `content/${sha(bomb)}`, versionId: lying.versionId, sha256: sha(bomb) }).then(() => null, (e: unknown) => e)
-      t.ok(err2 instanceof ContentMismatchError, 'a body that decodes to far more than its metadata says is refused, not decoded whole')
-      t.match((err2 as Error).message, /decodes to more than the 10 bytes of its metadata/)
-    })
-  })
-}
-
-t.test('the decode worker was given every gzip body held whole, and the plain ones from 16 KiB', async (t) => {
-  // The first test's two bodies, and the last test's broken gzip and bomb (bodies with no stated size stream).
-  t.equal(viaWorker.calls, 4)
+  const bomb = Buffer.alloc(6 * 1024 * 1024)
+  const lying = await store.putBuffer(`content/${sha(bomb)}`, gzipSync(bomb), { ...lock, contentEncoding: 'gzip', metadata: { size: '10', encoding: 'gzip' } })
+  const err2 = await fetchInto(t, store, { key: `content/${sha(bomb)}`, versionId: lying.versionId, sha256: sha(bomb) }).then(() => null, (e: unknown) => e)
+  t.ok(err2 instanceof ContentMismatchError, 'a body that decodes to far more than its metadata says is refused, not decoded whole')
+  t.match((err2 as Error).message, /decodes to more than the 10 bytes of its metadata/)
 })
