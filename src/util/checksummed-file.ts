@@ -27,8 +27,13 @@ const MODES = { dirMode: 0o700, fileMode: 0o600 }
  * that was three copies of 11 MB each, at the end of the run when memory
  * peaks). Returns the number of entry lines. Throws the filesystem error
  * when it cannot write, leaving no temporary file.
+ *
+ * `previous` is what `file` held when it was loaded: when the new content
+ * is the same, byte for byte (an unchanged run's cache), nothing is
+ * written. The file already holds it, durably, and a daily run then costs
+ * the disk no rewrite and no fsync of its caches.
  */
-export async function writeChecksummedFile(file: string, head: string, lines: Iterable<string>): Promise<number> {
+export async function writeChecksummedFile(file: string, head: string, lines: Iterable<string>, previous?: Buffer): Promise<number> {
   let count = 0
   function* chunks(): Generator<Buffer> {
     const hash = createHash('sha256')
@@ -47,8 +52,33 @@ export async function writeChecksummedFile(file: string, head: string, lines: It
     yield flush()
     yield Buffer.from(`end ${count} ${hash.digest('hex')}\n`, 'latin1')
   }
-  await writeFileAtomic(file, chunks(), MODES)
+  const changed = previous === undefined ? chunks() : changedContent(chunks(), previous)
+  if (changed !== null) await writeFileAtomic(file, changed, MODES)
   return count
+}
+
+/**
+ * The chunks of `content`, when they differ from `previous`; null when
+ * they are the same bytes. Chunks are compared as they come, so nothing
+ * is held: where one first differs, what came before it is taken from
+ * `previous`.
+ */
+function changedContent(content: Iterable<Buffer>, previous: Buffer): Iterable<Buffer> | null {
+  const it = content[Symbol.iterator]()
+  let same = 0
+  for (let next = it.next(); !next.done; next = it.next()) {
+    const chunk = next.value
+    if (same + chunk.length <= previous.length && previous.compare(chunk, 0, chunk.length, same, same + chunk.length) === 0) {
+      same += chunk.length
+      continue
+    }
+    return (function* () {
+      yield previous.subarray(0, same)
+      yield chunk
+      for (let rest = it.next(); !rest.done; rest = it.next()) yield rest.value
+    })()
+  }
+  return same === previous.length ? null : [previous.subarray(0, same)]
 }
 
 /**

@@ -1,7 +1,7 @@
 import t from 'tap'
 import { createHash } from 'node:crypto'
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { checkedLines, writeChecksummedFile } from '../../src/util/checksummed-file.js'
 
 /** Lines of 100 characters: 5,000 of them span several of the writer's chunks. */
@@ -22,6 +22,37 @@ t.test('what is written in chunks is the head, the lines and a closing line over
   const digest = createHash('sha256').update(expected, 'latin1').digest('hex')
   t.equal(readFileSync(file, 'latin1'), `${expected}end 5000 ${digest}\n`)
   t.same(check(file, 2), { head: ['format 1', 'second head line'], entries: body.map((l) => l.slice(0, -1)), entriesAt: 26 })
+})
+
+t.test('content the same as `previous` is not written; content that differs anywhere is, whole', async (t) => {
+  const file = join(t.testdir({}), 'cache')
+  const body = lines(5000)
+  await writeChecksummedFile(file, 'format 1\n', body)
+  const previous = readFileSync(file)
+  const inode = () => statSync(file).ino // a write renames a new file into place
+  const before = inode()
+  t.equal(await writeChecksummedFile(file, 'format 1\n', body, previous), 5000, 'the lines counted')
+  t.equal(inode(), before, 'the same bytes: not written')
+  t.same(readdirSync(dirname(file)), ['cache'], 'no temporary file')
+
+  // A difference in the first chunk, in a later one (5,000 lines span several), in the head, and fewer or more lines.
+  const variants: [string, string, string[]][] = [
+    ['first line', 'format 1\n', [lines(1)[0]!.replace('x', 'y'), ...body.slice(1)]],
+    ['last line', 'format 1\n', [...body.slice(0, -1), body.at(-1)!.replace('x', 'y')]],
+    ['head', 'format 2\n', body],
+    ['one line fewer', 'format 1\n', body.slice(0, -1)],
+    ['one line more', 'format 1\n', [...body, body[0]!]],
+  ]
+  for (const [what, head, changed] of variants) {
+    const was = inode()
+    t.equal(await writeChecksummedFile(file, head, changed, readFileSync(file)), changed.length, what)
+    const digest = createHash('sha256').update(head + changed.join(''), 'latin1').digest('hex')
+    t.equal(readFileSync(file, 'latin1'), `${head}${changed.join('')}end ${changed.length} ${digest}\n`, `${what}: written whole`)
+    t.not(inode(), was, `${what}: replaced`)
+  }
+  const last = readFileSync(file)
+  t.equal(await writeChecksummedFile(file, 'format 1\n', [], Buffer.concat([last, Buffer.from('trailing')])), 0)
+  t.equal(readFileSync(file, 'latin1'), `format 1\nend 0 ${createHash('sha256').update('format 1\n').digest('hex')}\n`, 'a shorter content than previous: written')
 })
 
 t.test('no lines: only the head and the closing line', async (t) => {

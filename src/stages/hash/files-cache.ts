@@ -63,6 +63,8 @@ export class FilesCache {
 
   private constructor(
     private readonly loaded: LineTable | null,
+    /** The file `loaded` was read from, and its bytes. */
+    private readonly loadedFrom?: { file: string, bytes: Buffer },
     /** Entries known from a manifest (see seed). */
     private readonly seeded = new Map<string, string>(),
   ) {
@@ -93,7 +95,7 @@ export class FilesCache {
     }
     const parsed = parse(data)
     if (typeof parsed === 'string') return unusable(parsed)
-    return { cache: new FilesCache(parsed) }
+    return { cache: new FilesCache(parsed, { file, bytes: data }) }
   }
 
   /** Entries loaded from the previous run (or seeded). */
@@ -148,9 +150,12 @@ export class FilesCache {
    * fsync'ed, renamed over the old one. Creates the directory (mode 0700:
    * hashes of private files are private too). Returns the entries written;
    * throws the filesystem error when it cannot, leaving no temporary file.
+   * A file that would get the bytes it was loaded from (an unchanged run:
+   * every file found again, none read) is not written again.
    */
   async save(file: string, keepPrevious: boolean): Promise<number> {
-    return writeChecksummedFile(file, `${FILES_CACHE_FORMAT}\n`, this.lines(keepPrevious))
+    const previous = this.loadedFrom?.file === file ? this.loadedFrom.bytes : undefined
+    return writeChecksummedFile(file, `${FILES_CACHE_FORMAT}\n`, this.lines(keepPrevious), previous)
   }
 
   /**

@@ -60,6 +60,8 @@ export interface ContentCacheData {
 export interface LoadedContentCache {
   /** Null when there was no cache or it was unusable. */
   data: ContentCacheData | null
+  /** The file's bytes, when `data` was read from them (see saveContentCache). */
+  bytes?: Buffer
   /** Version entries in the file, retained or not. */
   entries: number
   /** A one-line reason the file was ignored; undefined when it loaded or did not exist. */
@@ -110,15 +112,18 @@ export async function loadContentCache(file: string, storeId: string, now: Date)
   }
   const parsed = parse(data, storeId, now)
   if (typeof parsed === 'string') return unusable(parsed)
+  parsed.bytes = data
   return parsed
 }
 
 /**
  * Writes `data` to `file` atomically (see writeChecksummedFile); the directory
- * is made with mode 0700 and the file 0600. Returns the version entries
- * written. Throws the filesystem error when it cannot.
+ * is made with mode 0700 and the file 0600. `previous` is the file's bytes
+ * as loaded (LoadedContentCache.bytes): the same bytes are not written
+ * again. Returns the version entries written. Throws the filesystem error
+ * when it cannot.
  */
-export async function saveContentCache(file: string, storeId: string, data: ContentCacheData): Promise<number> {
+export async function saveContentCache(file: string, storeId: string, data: ContentCacheData, previous?: Buffer): Promise<number> {
   const s = data.state
   const head = `${CONTENT_CACHE_FORMAT}\nstore ${asciiJson(storeId)}\n`
     + `index ${s.complete ? 1 : 0} ${s.sweptAt === null ? '-' : s.sweptAt.getTime()} ${s.shared ? 1 : 0} ${s.versions}\n`
@@ -137,7 +142,7 @@ export async function saveContentCache(file: string, storeId: string, data: Cont
       if (!withVersion.has(prefix)) yield `p ${prefixHex(prefix)}\n`
     }
   }
-  await writeChecksummedFile(file, head, lines())
+  await writeChecksummedFile(file, head, lines(), previous)
   return entries
 }
 

@@ -203,7 +203,7 @@ async function* run(ctx: StageContext, settings: UploadSettings, store: Store, h
     try {
       // The cache must never name a version that is not durable yet (a local store batches durability).
       await store.makeDurable?.()
-      ctx.count('cacheSaved', await saveContentCache(cacheFile, store.id, knowledge.toCacheData(!complete)))
+      ctx.count('cacheSaved', await saveContentCache(cacheFile, store.id, knowledge.toCacheData(!complete), loaded.bytes))
       return undefined
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO'

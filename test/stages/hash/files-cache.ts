@@ -1,10 +1,17 @@
 import t from 'tap'
+import { createHash } from 'node:crypto'
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { FILES_CACHE_FORMAT, FilesCache } from '../../../src/stages/hash/files-cache.js'
 
 const A = { key: '2049:11 120 1700000000000000000 1700000000000000001', sha256: 'a'.repeat(64), gzip: true }
 const B = { key: '2049:12 0 1700000000000000000 1700000000000000002', sha256: 'b'.repeat(64), gzip: false }
+
+/** Writes `lines` as a cache file with its closing line, as save() frames it (or with another `count`). */
+function writeChecksummed(file: string, lines: string[], count = lines.length): void {
+  const head = `${FILES_CACHE_FORMAT}\n${lines.map((l) => `${l}\n`).join('')}`
+  writeFileSync(file, `${head}end ${count} ${createHash('sha256').update(head).digest('hex')}\n`)
+}
 
 /** A cache file in `dir` holding `entries`. */
 async function saved(dir: string, entries = [A, B]): Promise<string> {
@@ -69,6 +76,47 @@ t.test('save keeps only this run\'s entries (hits and new reads) unless told to 
   t.same(readdirSync(dir), ['files-cache'], 'no temporary files left')
 })
 
+t.test('a cache that would be saved as the bytes it was loaded from is not written again; any difference is', async (t) => {
+  const dir = t.testdir({})
+  const file = await saved(dir)
+  const inode = () => statSync(file).ino // a save renames a new file into place
+  const before = inode()
+  const all = (await FilesCache.load(file)).cache
+  all.lookup(B.key)
+  all.lookup(A.key)
+  t.equal(await all.save(file, false), 2, 'its entries counted')
+  t.equal(inode(), before, 'every entry found again, none read: not rewritten')
+  const partial = (await FilesCache.load(file)).cache
+  partial.lookup(A.key)
+  t.equal(await partial.save(file, true), 2)
+  t.equal(inode(), before, 'a cut-off run keeping the previous entries, none read: not rewritten')
+  t.equal(await partial.save(join(dir, 'elsewhere'), true), 2)
+  t.same((await FilesCache.load(join(dir, 'elsewhere'))).cache.loadedEntries, 2, 'saved to another file: written')
+
+  t.equal(await partial.save(file, false), 1)
+  t.not(inode(), before, 'an entry not found: rewritten without it')
+  const same = (await FilesCache.load(file)).cache
+  same.lookup(A.key)
+  same.remember(A.key, A)
+  const kept = inode()
+  await same.save(file, false)
+  t.equal(inode(), kept, 'an entry read again, to the same content: the same bytes, not rewritten')
+  const again = (await FilesCache.load(file)).cache
+  again.lookup(A.key)
+  again.remember(A.key, { ...A, sha256: 'f'.repeat(64) })
+  await again.save(file, false)
+  t.not(inode(), kept, 'an entry read again, to other content: rewritten')
+  t.same((await FilesCache.load(file)).cache.lookup(A.key), { sha256: 'f'.repeat(64), gzip: true })
+
+  const twice = join(dir, 'twice')
+  writeChecksummed(twice, [`${A.key} ${A.sha256} 1`, `${A.key} ${'e'.repeat(64)} 1`])
+  const dup = (await FilesCache.load(twice)).cache
+  t.same(dup.lookup(A.key), { sha256: 'e'.repeat(64), gzip: true }, 'the later of two lines for a key holds')
+  const dupInode = statSync(twice).ino
+  t.equal(await dup.save(twice, false), 1)
+  t.not(statSync(twice).ino, dupInode, 'a file with a superseded line: rewritten without it')
+})
+
 t.test('save creates the state directory, private', async (t) => {
   const dir = join(t.testdir({}), 'var', 'cache', 'sysbackup')
   await saved(dir)
@@ -101,17 +149,12 @@ t.test('a damaged or foreign file is ignored with a problem, never trusted', asy
 })
 
 t.test('a well-checksummed file with a malformed line or wrong count is refused', async (t) => {
-  const { createHash } = await import('node:crypto')
   const file = join(t.testdir({}), 'files-cache')
-  const forge = (body: string, count: number) => {
-    const head = `${FILES_CACHE_FORMAT}\n${body}`
-    writeFileSync(file, `${head}end ${count} ${createHash('sha256').update(head).digest('hex')}\n`)
-  }
-  forge(`${A.key} ${'A'.repeat(64)} 1\n`, 1)
+  writeChecksummed(file, [`${A.key} ${'A'.repeat(64)} 1`])
   t.match((await FilesCache.load(file)).problem, /malformed entry/)
-  forge(`${A.key} ${A.sha256} 1\n`, 2)
+  writeChecksummed(file, [`${A.key} ${A.sha256} 1`], 2)
   t.match((await FilesCache.load(file)).problem, /wrong entry count/)
-  forge(`${A.key} ${A.sha256} 1\n`, 1)
+  writeChecksummed(file, [`${A.key} ${A.sha256} 1`])
   t.equal((await FilesCache.load(file)).problem, undefined, 'the same, consistent, loads')
 })
 

@@ -134,3 +134,16 @@ t.test('loaded versions are saved again byte for byte', async (t) => {
   t.equal(await saveContentCache(second, STORE, loaded), 2)
   t.equal(readFileSync(second, 'latin1'), readFileSync(first, 'latin1'))
 })
+
+t.test('saved over the file it was loaded from, unchanged: not written again; changed: written', async (t) => {
+  const file = contentCacheFile(t.testdir(), STORE)
+  await saveContentCache(file, STORE, sample())
+  const before = statSync(file).ino // a write renames a new file into place
+  const loaded = await loadContentCache(file, STORE, NOW)
+  t.equal(await saveContentCache(file, STORE, loaded.data!, loaded.bytes), 2, 'its entries counted')
+  t.equal(statSync(file).ino, before, 'the same bytes: not rewritten')
+  const state = { ...loaded.data!.state, versions: 1235 }
+  t.equal(await saveContentCache(file, STORE, { ...loaded.data!, state }, loaded.bytes), 2)
+  t.not(statSync(file).ino, before, 'the state changed: rewritten')
+  t.equal((await loadContentCache(file, STORE, NOW)).data!.state.versions, 1235)
+})
