@@ -5,7 +5,7 @@ import { MAX_LINE_BYTES } from '../../protocol/read-records.js'
 import type { SpillDir } from './spill-dir.js'
 
 /** Lines in a spill file are at most a record line plus a sort key: this is far above both. */
-const MAX_SPILL_LINE_BYTES = 4 * MAX_LINE_BYTES
+export const MAX_SPILL_LINE_BYTES = 4 * MAX_LINE_BYTES
 
 /** Bytes of text written to a spill file per write call. */
 const WRITE_CHUNK_BYTES = 1 << 20
