@@ -22,11 +22,29 @@ export async function* splitLines(
   maxBytes: number,
   separator = 0x0a,
 ): AsyncGenerator<Line> {
+  let number = 0
+  for await (const batch of splitLineBatches(chunks, maxBytes, separator)) {
+    for (const bytes of batch) yield { number: ++number, bytes }
+  }
+}
+
+/**
+ * splitLines, the lines of each chunk in one batch: a reader of many short
+ * lines then waits once per chunk, not once per line (a line that ends in
+ * a later chunk comes in that chunk's batch). Before a LineError, the
+ * lines ahead of the long one are yielded, as splitLines yields them.
+ */
+export async function* splitLineBatches(
+  chunks: AsyncIterable<Buffer | string>,
+  maxBytes: number,
+  separator = 0x0a,
+): AsyncGenerator<Buffer[]> {
   let pending: Buffer[] = []
   let pendingBytes = 0
   let number = 0
   for await (const raw of chunks) {
     const chunk = typeof raw === 'string' ? Buffer.from(raw) : raw
+    const batch: Buffer[] = []
     let start = 0
     for (;;) {
       const end = chunk.indexOf(separator, start)
@@ -38,10 +56,14 @@ export async function* splitLines(
         pending = []
         pendingBytes = 0
       }
-      if (bytes.length > maxBytes) throw tooLong(number, maxBytes)
-      yield { number, bytes }
+      if (bytes.length > maxBytes) {
+        if (batch.length > 0) yield batch
+        throw tooLong(number, maxBytes)
+      }
+      batch.push(bytes)
       start = end + 1
     }
+    if (batch.length > 0) yield batch
     if (start < chunk.length) {
       // Copy: the rest of the chunk may be reused by the stream.
       const rest = Buffer.from(chunk.subarray(start))
@@ -51,7 +73,7 @@ export async function* splitLines(
     }
   }
   if (pendingBytes > 0) {
-    yield { number: number + 1, bytes: Buffer.concat(pending) }
+    yield [Buffer.concat(pending)]
   }
 }
 

@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs'
 import { open } from 'node:fs/promises'
+import { splitLineBatches } from '../../protocol/line-splitter.js'
 import { MAX_SPILL_LINE_BYTES, writeLines } from './line-spool.js'
 import type { SpillDir } from './spill-dir.js'
 
@@ -155,26 +156,12 @@ const RUN_READ_BYTES = 64 * 1024
  */
 async function* readRun(file: string): AsyncGenerator<SortItem[]> {
   const stream = createReadStream(file, { highWaterMark: RUN_READ_BYTES })
-  let rest: Buffer | null = null
   try {
-    for await (const read of stream) {
-      const data: Buffer = rest === null ? read as Buffer : Buffer.concat([rest, read as Buffer])
-      const batch: SortItem[] = []
-      let start = 0
-      for (let end = data.indexOf(NEWLINE); end >= 0; start = end + 1, end = data.indexOf(NEWLINE, start)) {
-        batch.push(parseRunLine(data.toString('utf8', start, end)))
-      }
-      rest = start < data.length ? data.subarray(start) : null
-      if (rest !== null && rest.length > MAX_SPILL_LINE_BYTES) throw new Error(`${file}: a line longer than ${MAX_SPILL_LINE_BYTES} bytes`)
-      if (batch.length > 0) yield batch
-    }
-    if (rest !== null) throw new Error(`${file}: the last line has no newline`)
+    for await (const lines of splitLineBatches(stream, MAX_SPILL_LINE_BYTES)) yield lines.map((bytes) => parseRunLine(bytes.toString('utf8')))
   } finally {
     stream.destroy()
   }
 }
-
-const NEWLINE = 0x0a
 
 function parseRunLine(text: string): SortItem {
   const tabs: number[] = []
