@@ -20,7 +20,7 @@ import { hashStage } from '../stages/hash/hash-stage.js'
 import { makeManifestStage } from '../stages/manifest/manifest-stage.js'
 import { pickStage } from '../stages/pick/pick-stage.js'
 import { snapStage } from '../stages/snap/snap-stage.js'
-import { uploadStage } from '../stages/upload/upload-stage.js'
+import { DEFAULT_JOBS as UPLOAD_JOBS, uploadJobsFromArgs, uploadStage } from '../stages/upload/upload-stage.js'
 
 const DAY_MS = 86_400_000
 
@@ -45,6 +45,7 @@ export const archiveCommand: CommandSpec = {
     { name: 'state-dir', type: 'string', arg: 'DIR', help: 'state directory for caches and the run lock (default: [state] dir)' },
     { name: 'host', type: 'string', arg: 'NAME', help: 'store this run under host NAME (default: [archive] host, else the host name)' },
     { name: 'wait', type: 'number', arg: 'SECONDS', help: 'wait this long for another run of this machine to finish (default: [archive] lock_wait)' },
+    { name: 'jobs', alias: 'j', type: 'number', arg: 'N', help: `uploads and HEAD requests at once (default ${UPLOAD_JOBS})` },
     { name: 'dry-run', type: 'flag', help: 'store nothing: say what would be stored and what it would cost' },
     { name: 'json', type: 'flag', help: 'print the summary as one JSON object' },
     { name: 'progress', type: 'flag', help: 'show a progress line even when standard error is not a terminal' },
@@ -58,6 +59,7 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
   if (args.positionals.length > 0) throw new UsageError(`unexpected argument "${args.positionals[0]}"`)
   const wait = args.number('wait')
   if (wait !== undefined && wait < 0) throw new UsageError(`--wait: ${wait} is negative`)
+  const jobs = uploadJobsFromArgs(args)
   const config = loadConfig(args.string('config'), io.env)
   const host = resolveHost(args.string('host'), config)
   const stateDir = args.string('state-dir') ?? config.values.state.dir
@@ -94,7 +96,7 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
     const stageArgs = {
       pick: [...common],
       hash: [...common, ...stateArgs, '--from-manifest', '--host', host, ...storeArgs],
-      upload: [...common, ...storeArgs, ...stateArgs, ...runArgs, ...dry],
+      upload: [...common, ...storeArgs, ...stateArgs, ...runArgs, ...dry, ...(jobs !== undefined ? ['--jobs', String(jobs)] : [])],
       snap: [...common, ...storeArgs, ...runArgs, ...dry],
       manifest: [...common, ...storeArgs, ...runArgs, ...dry, '-'],
     }

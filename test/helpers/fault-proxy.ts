@@ -75,6 +75,8 @@ export interface FaultProxy {
   faults(): ProxyEvent[]
   /** The fault sequence, one line each, for a failing test's message. */
   describe(): string
+  /** The most requests of `operation` the proxy has had at once, from arrival to the end of its answer. */
+  peakInFlight(operation: Operation): number
   close(): Promise<void>
 }
 
@@ -146,6 +148,8 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
   const events: ProxyEvent[] = []
   const sockets = new Set<Socket>()
   const timers = new Set<NodeJS.Timeout>()
+  const inFlight = new Map<Operation, number>()
+  const peaks = new Map<Operation, number>()
 
   const setRules = (next: FaultRule[]) => { rules = next.map((rule) => ({ rule, seen: 0, injected: 0 })) }
   setRules(options.rules ?? [])
@@ -201,6 +205,10 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     const chosen = req.url?.startsWith('/moto-api') ? undefined : choose(operation, key)
     const event: ProxyEvent = { n: events.length + 1, method, operation, key, ...(chosen && { rule: chosen.rule, fault: chosen.fault }) }
     events.push(event)
+    const now = (inFlight.get(operation) ?? 0) + 1
+    inFlight.set(operation, now)
+    if (now > (peaks.get(operation) ?? 0)) peaks.set(operation, now)
+    res.on('close', () => inFlight.set(operation, inFlight.get(operation)! - 1))
     const fault = chosen?.fault
     if (fault === 'reset-before') {
       req.socket.destroy()
@@ -252,6 +260,7 @@ export async function startFaultProxy(options: FaultProxyOptions): Promise<Fault
     setRules,
     events,
     faults: () => events.filter((e) => e.fault !== undefined),
+    peakInFlight: (operation) => peaks.get(operation) ?? 0,
     describe() {
       const injected = events.filter((e) => e.fault !== undefined)
       return `fault proxy (seed ${options.seed}): ${events.length} requests, ${injected.length} faults\n`
