@@ -30,11 +30,11 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import { cpus, totalmem } from 'node:os'
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import minimist from 'minimist'
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
-import { ROOT } from './lib/root.js'
+import { ROOT, sharedScript } from './lib/root.js'
 import { measure, type RunMeasure } from './lib/measure.js'
 import { startLoggedMoto, type LoggedMoto } from './lib/moto-log.js'
 import { formatRequests, median, table, total } from './lib/stats.js'
@@ -315,12 +315,6 @@ function ensureRestic(): void {
   console.log('restic not found: installing it with apt-get …')
   execFileSync('apt-get', ['update'], { stdio: 'inherit' })
   execFileSync('apt-get', ['install', '-y', 'restic'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } })
-}
-
-/** `../shared/bench/NAME` beside the repository (a worktree sits one level deeper: /work/shared as the fallback). */
-function sharedScript(name: string): string {
-  const candidates = [resolve(ROOT, '../shared/bench', name), join('/work/shared/bench', name)]
-  return candidates.find((c) => existsSync(c)) ?? candidates[0]!
 }
 
 function resticVersion(): string {

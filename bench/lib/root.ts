@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /**
@@ -16,3 +16,9 @@ export const ROOT: string = (() => {
   }
   return dir
 })()
+
+/** `../shared/bench/NAME` beside the repository (a worktree sits one level deeper: /work/shared as the fallback). */
+export function sharedScript(name: string): string {
+  const candidates = [resolve(ROOT, '../shared/bench', name), join('/work/shared/bench', name)]
+  return candidates.find((c) => existsSync(c)) ?? candidates[0]!
+}
