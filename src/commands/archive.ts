@@ -6,12 +6,13 @@ import { EXIT } from '../cli/exit-status.js'
 import type { CommandIO } from '../cli/stage.js'
 import { resolveHost } from '../config/host.js'
 import { loadConfig } from '../config/load-config.js'
-import { DEFAULT_CONFIG_DIR } from '../config/schema.js'
+import { DEFAULT_CONFIG_DIR, SCHEMA } from '../config/schema.js'
 import { listPickers } from '../stages/pick/pickers-dir.js'
 import { listPrograms } from '../util/programs-dir.js'
 import { STORE_OPTION } from '../store/open-store.js'
 import { progressReporter } from '../archive/progress.js'
 import { takeRunLock } from '../archive/run-lock.js'
+import { useBatchScheduling } from '../archive/cpu-scheduling.js'
 import { runArchiveInProcess } from '../archive/in-process-pipeline.js'
 import { runArchivePipeline } from '../archive/stage-pipeline.js'
 import { formatSummary, summarize } from '../archive/summary.js'
@@ -46,6 +47,7 @@ export const archiveCommand: CommandSpec = {
     { name: 'host', type: 'string', arg: 'NAME', help: 'store this run under host NAME (default: [archive] host, else the host name)' },
     { name: 'wait', type: 'number', arg: 'SECONDS', help: 'wait this long for another run of this machine to finish (default: [archive] lock_wait)' },
     { name: 'jobs', alias: 'j', type: 'number', arg: 'N', help: `uploads and HEAD requests at once (default ${UPLOAD_JOBS})` },
+    { name: 'cpu-scheduling', type: 'string', arg: 'POLICY', help: 'batch or normal: the CPU scheduling policy of the run and what it starts (default: [archive] cpu_scheduling, batch)' },
     { name: 'dry-run', type: 'flag', help: 'store nothing: say what would be stored and what it would cost' },
     { name: 'json', type: 'flag', help: 'print the summary as one JSON object' },
     { name: 'progress', type: 'flag', help: 'show a progress line even when standard error is not a terminal' },
@@ -60,6 +62,9 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
   const wait = args.number('wait')
   if (wait !== undefined && wait < 0) throw new UsageError(`--wait: ${wait} is negative`)
   const jobs = uploadJobsFromArgs(args)
+  const scheduling = args.string('cpu-scheduling')
+  const policies: readonly string[] = SCHEMA.archive.cpu_scheduling.values
+  if (scheduling !== undefined && !policies.includes(scheduling)) throw new UsageError(`--cpu-scheduling: "${scheduling}" is not one of ${policies.join(', ')}`)
   const config = loadConfig(args.string('config'), io.env)
   const host = resolveHost(args.string('host'), config)
   const stateDir = args.string('state-dir') ?? config.values.state.dir
@@ -69,6 +74,10 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
   listPickers(configDir)
   const snapshotters = listPrograms(join(configDir, 'snapshots.d'), 'snapshotter') ?? []
   const dryRun = args.flag('dry-run')
+  if ((scheduling ?? config.values.archive.cpu_scheduling) === 'batch') {
+    const why = await useBatchScheduling()
+    if (why !== undefined) io.stderr.write(`s3-sysbackup archive: warning: CPU scheduling stays normal: ${why}\n`)
+  }
   const controller = new AbortController()
   const release = await takeRunLock(stateDir, wait ?? config.values.archive.lock_wait, controller.signal)
   // The run's time is when it got the lock: a run that waited for another

@@ -114,8 +114,9 @@ function convert(setting: AnySetting, raw: unknown, baseDir: string, where: stri
       if (/^(false|no|off|0)$/i.test(text)) return false
       throw new ConfigError(`${where}: "${text}" is not true or false`)
     case 'enum': {
-      const value = text.toUpperCase()
-      if (!setting.values!.includes(value)) throw new ConfigError(`${where}: "${text}" is not one of ${setting.values!.join(', ')}`)
+      // Any case; the value as the schema spells it.
+      const value = setting.values!.find((v) => v.toUpperCase() === text.toUpperCase())
+      if (value === undefined) throw new ConfigError(`${where}: "${text}" is not one of ${setting.values!.join(', ')}`)
       return value
     }
     case 'int':

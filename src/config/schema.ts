@@ -54,6 +54,7 @@ export const SCHEMA = {
   archive: {
     host: { kind: 'string', help: 'the name manifests and snapshots of this machine are stored under (default: the host name)' },
     lock_wait: { kind: 'number', default: 0, min: 0, help: 'seconds an archive run waits for another run on this machine to finish before giving up' },
+    cpu_scheduling: { kind: 'enum', default: 'batch', values: ['batch', 'normal'], help: 'CPU scheduling policy of an archive run and what it starts: batch (SCHED_BATCH) or normal' },
   },
   pickers: {
     timeout: { kind: 'number', default: 600, min: 0, help: 'seconds a picker may run before it is killed and reported' },

@@ -174,6 +174,42 @@ t.test('the stages run inside the wrapper by default, as processes with --stage-
   t.same(processes.stages, inProcess.stages, 'the same with --stage-processes')
 })
 
+t.test('CPU scheduling: SCHED_BATCH for the run and what it starts by default, normal when asked, a warning when refused', async (t) => {
+  const m = await machine(t, LOCAL_STORE)
+  // The picker notes the policy (stat(5) field 41) of every thread of the
+  // process that ran it, and its own: 3 is SCHED_BATCH, 0 SCHED_OTHER.
+  const policiesFile = join(testDir(t), 'policies')
+  writeFileSync(join(m.store.configDir, 'pickers.d', '05-note-policies'),
+    `#!/bin/sh\n{ for task in /proc/$PPID/task/*; do cut -d' ' -f41 $task/stat; done | sort -u | tr '\\n' ' '; echo "picker $(cut -d' ' -f41 /proc/$$/stat)"; } > '${policiesFile}'\n`)
+  chmodSync(join(m.store.configDir, 'pickers.d', '05-note-policies'), 0o755)
+  const policiesOf = async (run: BinResult) => {
+    t.equal(run.status, 0, run.stderr)
+    return readFileSync(policiesFile, 'utf8').trim()
+  }
+  t.equal(await policiesOf(await m.archive()), '3 picker 3', 'by default every thread of the run, and the picker it started, are SCHED_BATCH')
+  t.equal(await policiesOf(await m.archive('--cpu-scheduling', 'normal')), '0 picker 0', '--cpu-scheduling normal leaves them SCHED_OTHER')
+  writeFileSync(join(m.store.configDir, 'conf'), readFileSync(join(m.store.configDir, 'conf'), 'utf8') + '[archive]\ncpu_scheduling = normal\n')
+  t.equal(await policiesOf(await m.archive()), '0 picker 0', '[archive] cpu_scheduling = normal does the same')
+  t.equal(await policiesOf(await m.archive('--cpu-scheduling', 'batch')), '3 picker 3', 'and the option overrides the configuration')
+
+  // A system that refuses the policy (a chrt that fails, as under a seccomp filter): the run goes on, normal, with a warning.
+  const bin = join(testDir(t), 'bin')
+  mkdirSync(bin)
+  writeFileSync(join(bin, 'chrt'), '#!/bin/sh\necho "chrt: failed to set pid 0\'s policy: Operation not permitted" >&2\nexit 1\n', { mode: 0o755 })
+  const refused = await runBin('s3-sysbackup', ['archive', '--config', m.store.configDir, '--state-dir', m.stateDir, '--host', 'box1', '--cpu-scheduling', 'batch'],
+    { env: { ...LOCAL_STORE.env, PATH: `${bin}:${process.env.PATH}` } })
+  t.equal(await policiesOf(refused), '0 picker 0', 'the run completes under the normal policy')
+  t.match(refused.stderr, /^s3-sysbackup archive: warning: CPU scheduling stays normal: chrt: failed to set pid 0's policy: Operation not permitted$/m)
+
+  const usage = await runBin('s3-sysbackup', ['archive', '--cpu-scheduling', 'idle'])
+  t.equal(usage.status, 2)
+  t.match(usage.stderr, /^s3-sysbackup archive: --cpu-scheduling: "idle" is not one of batch, normal$/m)
+  writeFileSync(join(m.store.configDir, 'conf'), '[archive]\ncpu_scheduling = fifo\n')
+  const config = await m.archive()
+  t.equal(config.status, 2)
+  t.match(config.stderr, /conf:2: \[archive\] cpu_scheduling: "fifo" is not one of batch, normal$/m)
+})
+
 t.test('the snap stage is a process only when there are snapshotters to run', async (t) => {
   const m = await machine(t, LOCAL_STORE)
   // Every Node process of a run notes its script (NODE_OPTIONS reaches the stage processes too).

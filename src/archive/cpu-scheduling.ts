@@ -1,0 +1,35 @@
+import { execFile } from 'node:child_process'
+
+/** How long chrt(1) may take before the run goes on without it. */
+const CHRT_TIMEOUT_MS = 5000
+
+/**
+ * Puts every thread of this process under SCHED_BATCH (sched(7)), through
+ * util-linux's chrt(1), since Node has no binding for sched_setscheduler(2).
+ * Threads and processes started afterwards inherit the policy from the
+ * thread that starts them: the thread pool's threads (made at its first
+ * use), pickers, snapshotters and their children. Any user may choose it
+ * (its nice value is kept); switching back needs no privilege either.
+ *
+ * Why: under SCHED_BATCH a thread that is woken does not preempt the one
+ * running on its core. A first backup's main thread hands every read and
+ * every gzip to the thread pool, and under the normal policy each hand-off
+ * could give the woken pool thread the main thread's core while the other
+ * core was busy encoding: a 20,000-file first run on 2 cores, side by
+ * side, median ratio 0.92 over 7 pairs. A daily backup is a batch job
+ * anyway: it also no longer preempts the machine's interactive work.
+ *
+ * Resolves with undefined once done, or with why it could not be done (no
+ * chrt, or the kernel refused); the caller goes on either way, since a
+ * backup's correctness does not depend on it. Await it before starting
+ * threads or processes, so none escapes the policy.
+ */
+export function useBatchScheduling(pid = process.pid): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    execFile('chrt', ['--all-tasks', '--batch', '--pid', '0', String(pid)], { timeout: CHRT_TIMEOUT_MS }, (err, _stdout, stderr) => {
+      if (err === null) resolve(undefined)
+      else if ((err as NodeJS.ErrnoException).code === 'ENOENT') resolve('chrt(1) not found')
+      else resolve(stderr.trim().split('\n')[0] || err.message)
+    })
+  })
+}
