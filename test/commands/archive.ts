@@ -10,6 +10,7 @@ import { parseRecords } from '../helpers/io.js'
 import { LOCAL_STORE, motoStore, type FreshStore, type StoreKind } from '../helpers/store-kinds.js'
 import type { Rec } from '../../src/protocol/records.js'
 import type { Store } from '../../src/store/store.js'
+import { schedulingPolicyOf } from '../../src/archive/cpu-scheduling.js'
 
 // s3-sysbackup archive as a real process: the stages chained (inside the
 // wrapper, or as processes over pipes), the run lock, the exit status and
@@ -174,7 +175,7 @@ t.test('the stages run inside the wrapper by default, as processes with --stage-
   t.same(processes.stages, inProcess.stages, 'the same with --stage-processes')
 })
 
-t.test('CPU scheduling: SCHED_BATCH for the run and what it starts by default, normal when asked, a warning when refused', async (t) => {
+t.test('CPU scheduling: SCHED_BATCH for the run and what it starts by default, normal when asked, another policy kept, a warning when refused', async (t) => {
   const m = await machine(t, LOCAL_STORE)
   // The picker notes the policy (stat(5) field 41) of every thread of the
   // process that ran it, and its own: 3 is SCHED_BATCH, 0 SCHED_OTHER.
@@ -183,9 +184,9 @@ t.test('CPU scheduling: SCHED_BATCH for the run and what it starts by default, n
     `#!/bin/sh\n{ for task in /proc/$PPID/task/*; do cut -d' ' -f41 $task/stat; done | sort -u | tr '\\n' ' '; echo "picker $(cut -d' ' -f41 /proc/$$/stat)"; } > '${policiesFile}'\n`)
   chmodSync(join(m.store.configDir, 'pickers.d', '05-note-policies'), 0o755)
   // What "normal" leaves: the policy the run was started with, this test's own (0 unless run under chrt).
-  const own = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ')[41 - 3]
+  const own = schedulingPolicyOf(process.pid)
   const normal = `${own} picker ${own}`
-  const policiesOf = async (run: BinResult) => {
+  const policiesOf = async (run: Pick<BinResult, 'status' | 'stderr'>) => {
     t.equal(run.status, 0, run.stderr)
     return readFileSync(policiesFile, 'utf8').trim()
   }
@@ -203,6 +204,15 @@ t.test('CPU scheduling: SCHED_BATCH for the run and what it starts by default, n
     { env: { ...LOCAL_STORE.env, PATH: `${bin}:${process.env.PATH}` } })
   t.equal(await policiesOf(refused), normal, 'the run completes under the normal policy')
   t.match(refused.stderr, /^s3-sysbackup archive: warning: CPU scheduling stays normal: chrt: failed to set pid 0's policy: Operation not permitted$/m)
+
+  // Started under another policy than the normal one (SCHED_IDLE, 5): the run keeps it.
+  const underIdle = spawn('chrt', ['--idle', '0', process.execPath, 'bin/s3-sysbackup.js', 'archive', '--config', m.store.configDir, '--state-dir', m.stateDir, '--host', 'box1', '--cpu-scheduling', 'batch'],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...LOCAL_STORE.env, PATH: process.env.PATH } })
+  let idleStderr = ''
+  underIdle.stderr.on('data', (c: Buffer) => { idleStderr += c.toString() })
+  const idleStatus = await new Promise<number | null>((resolve) => underIdle.on('exit', (code) => resolve(code)))
+  t.equal(await policiesOf({ status: idleStatus, stderr: idleStderr }), '5 picker 5', 'a run started under SCHED_IDLE stays there')
+  t.notMatch(idleStderr, /warning/, 'with no warning')
 
   const usage = await runBin('s3-sysbackup', ['archive', '--cpu-scheduling', 'idle'])
   t.equal(usage.status, 2)
