@@ -34,7 +34,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import minimist from 'minimist'
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
-import { ROOT, sharedScript } from './lib/root.js'
+import { ourProgram, ROOT, sharedScript } from './lib/root.js'
 import { measure, type RunMeasure } from './lib/measure.js'
 import { startLoggedMoto, type LoggedMoto } from './lib/moto-log.js'
 import { formatRequests, median, table, total } from './lib/stats.js'
@@ -54,7 +54,7 @@ const KINDS: Kind[] = argv.local && !argv.s3 ? ['local'] : argv.s3 && !argv.loca
 const JSON_FILE = resolve(String(argv.json ?? join(ROOT, 'bench/out/daily.json')))
 const MKTREE = String(argv.mktree ?? sharedScript('mktree.py'))
 const MUTATE = String(argv.mutate ?? sharedScript('mutate.py'))
-const OURS = join(ROOT, 'bin/s3-sysbackup.js')
+const OURS = ourProgram('s3-sysbackup')
 const HOST = 'bench'
 
 for (const s of ONLY) if (!SCENARIOS.includes(s)) throw new Error(`--only: unknown scenario "${s}" (known: ${SCENARIOS.join(', ')})`)
@@ -155,11 +155,11 @@ async function runKind(kind: Kind): Promise<void> {
       rmSync(target, { recursive: true, force: true }) // left by a kept --work DIR only
       mkdirSync(target)
       argvOf = tool === 'ours'
-        ? [process.execPath, OURS, 'restore', '--config', confDir, '--host', HOST, '--target', target, '--yes', '--no-snapshots']
+        ? [...OURS, 'restore', '--config', confDir, '--host', HOST, '--target', target, '--yes', '--no-snapshots']
         : ['restic', '-r', resticRepo, 'restore', 'latest', '--target', target]
     } else {
       argvOf = tool === 'ours'
-        ? [process.execPath, OURS, 'archive', '--config', confDir, '--host', HOST, '--json', '--no-progress']
+        ? [...OURS, 'archive', '--config', confDir, '--host', HOST, '--json', '--no-progress']
         : ['restic', '-r', resticRepo, 'backup', '--quiet', '--host', HOST, tree]
     }
     // Nothing left to write back when a run starts: the dirty pages of the

@@ -19,7 +19,7 @@ import { encodePath, encodePathField } from '../src/protocol/path-codec.js'
 import type { Rec } from '../src/protocol/records.js'
 import { FilesCache } from '../src/stages/hash/files-cache.js'
 
-import { ROOT } from './lib/root.js'
+import { ourProgram, ROOT } from './lib/root.js'
 const argv = minimist(process.argv.slice(2), { string: ['mktree', 'jobs-sweep'], boolean: ['keep'] })
 const FILES = Number(argv.files ?? 20_000)
 const MKTREE = String(argv.mktree ?? '/work/shared/bench/mktree.py')
@@ -67,8 +67,8 @@ interface RunResult { label: string, wallS: number, cpuS: number | null, counts:
 
 /** Runs the built stage with `input` on stdin, stdout parsed for the trailer only. */
 function runHash(label: string, input: string, args: string[]): Promise<RunResult> {
-  const bin = join(ROOT, 'bin', 'sysbackup-hash.js')
-  const [cmd, cmdArgs] = TIME ? [TIME, ['-f', 'peak-rss-kib %M cpu-s %U %S', process.execPath, bin, ...args]] : [process.execPath, [bin, ...args]]
+  const [node, ...program] = ourProgram('sysbackup-hash')
+  const [cmd, cmdArgs] = TIME ? [TIME, ['-f', 'peak-rss-kib %M cpu-s %U %S', node!, ...program, ...args]] : [node!, [...program, ...args]]
   return new Promise((resolve, reject) => {
     const started = performance.now()
     const child = spawn(cmd, cmdArgs, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } })

@@ -28,7 +28,7 @@ import { execFileSync } from 'node:child_process'
 import { startLatencyProxy } from './lib/latency-proxy.js'
 import { measure } from './lib/measure.js'
 import { startLoggedMoto } from './lib/moto-log.js'
-import { ROOT, sharedScript } from './lib/root.js'
+import { ourProgram, ROOT, sharedScript } from './lib/root.js'
 import { median, table } from './lib/stats.js'
 
 const argv = minimist(process.argv.slice(2), { string: ['latency-ms', 'jobs', 'json', 'mktree'], boolean: ['keep'] })
@@ -38,7 +38,7 @@ const JOBS = String(argv.jobs ?? '8,32').split(',').map(Number)
 const REPS = Number(argv.reps ?? 2)
 const JSON_FILE = resolve(String(argv.json ?? join(ROOT, 'bench/out/latency.json')))
 const MKTREE = String(argv.mktree ?? sharedScript('mktree.py'))
-const OURS = join(ROOT, 'bin/s3-sysbackup.js')
+const OURS = ourProgram('s3-sysbackup')
 const HOST = 'bench'
 // The SDK's notice that its later versions need Node 22, printed once per process, is noise here.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
@@ -94,14 +94,14 @@ async function pair(latencyMs: number, jobs: number, rep: number): Promise<Sampl
   const jobsArgs = ['--jobs', String(jobs)]
 
   let motoCpu = moto.cpuSeconds()
-  const archive = await measure([process.execPath, OURS, 'archive', '--config', conf, '--host', HOST, '--json', '--no-progress', ...jobsArgs], { env: ENV })
+  const archive = await measure([...OURS, 'archive', '--config', conf, '--host', HOST, '--json', '--no-progress', ...jobsArgs], { env: ENV })
   if (archive.status !== 0) throw new Error(`archive failed (${archive.status}): ${archive.stderr.slice(-2000)}`)
   const archiveMotoCpu = moto.cpuSeconds() - motoCpu
   const files = Number((JSON.parse(archive.stdout) as { files: number }).files)
 
   const target = join(work, `target-${buckets}`)
   motoCpu = moto.cpuSeconds()
-  const restore = await measure([process.execPath, OURS, 'restore', '--config', conf, '--host', HOST, '--target', target, '--yes', '--no-snapshots', ...jobsArgs], { env: ENV })
+  const restore = await measure([...OURS, 'restore', '--config', conf, '--host', HOST, '--target', target, '--yes', '--no-snapshots', ...jobsArgs], { env: ENV })
   if (restore.status !== 0) throw new Error(`restore failed (${restore.status}): ${restore.stderr.slice(-2000)}`)
   const restoreMotoCpu = moto.cpuSeconds() - motoCpu
   rmSync(target, { recursive: true, force: true })

@@ -13,8 +13,8 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
-import { ROOT } from './lib/root.js'
-const BIN = join(ROOT, 'bin/sysbackup-pick.js')
+import { ourProgram } from './lib/root.js'
+const PICK = ourProgram('sysbackup-pick')
 const MKTREE = '/work/shared/bench/mktree.py'
 
 function option(name: string, fallback: number): number {
@@ -83,20 +83,19 @@ try {
   mkdirSync(noAclBin)
   for (const tool of ['sh', 'find', 'xargs', 'getent']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(noAclBin, tool))
 
-  const node = process.execPath
   const results: [string, Measure, number | undefined][] = []
   const findOnly = best('find', () => timed(['find', tree]))
   results.push(['find DEST (paths only)', findOnly, undefined])
   const findLs = best('find -ls', () => timed(['find', tree, '-ls']))
   results.push(['find DEST -ls (lstat each, in C)', findLs, undefined])
-  const startup = best('startup', () => timed([node, BIN, '--version']))
+  const startup = best('startup', () => timed([...PICK, '--version']))
   results.push(['sysbackup-pick --version (start-up)', startup, undefined])
-  const picker = best('pick', () => timed([node, BIN, '--config', conf], { out }))
+  const picker = best('pick', () => timed([...PICK, '--config', conf], { out }))
   const counts = trailerOf(out)
   results.push(['sysbackup-pick, picker find DEST', picker, counts.entries])
-  const stdin = best('stdin', () => timed([node, BIN, '--stdin', '--null', '--config', conf], { stdin: paths, out }))
+  const stdin = best('stdin', () => timed([...PICK, '--stdin', '--null', '--config', conf], { stdin: paths, out }))
   results.push(['sysbackup-pick --stdin --null', stdin, trailerOf(out).entries])
-  const noAcl = best('no acl', () => timed([node, BIN, '--config', conf], { out, env: { ...process.env, PATH: noAclBin } }))
+  const noAcl = best('no acl', () => timed([...PICK, '--config', conf], { out, env: { ...process.env, PATH: noAclBin } }))
   results.push(['sysbackup-pick, getfacl not on PATH', noAcl, trailerOf(out).entries])
 
   console.log(`\ntree: ${counts.files} files, ${counts.dirs} dirs, ${counts.symlinks} symlinks, ${counts.special} special; ${counts.paths} paths picked; best of ${runs} warm runs\n`)

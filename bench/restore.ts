@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import minimist from 'minimist'
 import type { Rec } from '../src/protocol/records.js'
-import { ROOT } from './lib/root.js'
+import { ourProgram, ROOT } from './lib/root.js'
 
 const argv = minimist(process.argv.slice(2), { string: ['mktree', 'jobs-sweep'], boolean: ['keep'] })
 const FILES = Number(argv.files ?? 20_000)
@@ -32,7 +32,7 @@ const TIME = existsSync('/usr/bin/time') ? '/usr/bin/time' : null
 interface RunResult { label: string, wallS: number, cpuS: number | null, counts: Record<string, number>, peakRssMiB: number | null, status: number | null, errors: string[] }
 
 const quote = (text: string) => `'${text.replace(/'/g, "'\\''")}'`
-const bin = (name: string) => `${quote(process.execPath)} ${quote(join(ROOT, 'bin', `${name}.js`))}`
+const bin = (name: string) => ourProgram(name).map(quote).join(' ')
 
 /** Backs `tree` up into the local store `store` with the real stages, piped by bash; returns the manifest record. */
 function backup(tree: string, store: string, conf: string, state: string): Rec {
@@ -47,8 +47,8 @@ function backup(tree: string, store: string, conf: string, state: string): Rec {
 }
 
 function runRestore(label: string, args: string[]): Promise<RunResult> {
-  const bin = join(ROOT, 'bin', 'sysbackup-restore.js')
-  const [cmd, cmdArgs] = TIME ? [TIME, ['-f', 'peak-rss-kib %M cpu-s %U %S', process.execPath, bin, ...args]] : [process.execPath, [bin, ...args]]
+  const [node, ...program] = ourProgram('sysbackup-restore')
+  const [cmd, cmdArgs] = TIME ? [TIME, ['-f', 'peak-rss-kib %M cpu-s %U %S', node!, ...program, ...args]] : [node!, [...program, ...args]]
   return new Promise((resolve, reject) => {
     const started = performance.now()
     const child = spawn(cmd, cmdArgs, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } })

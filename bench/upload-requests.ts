@@ -37,7 +37,7 @@ import { LocalStore } from '../src/store/local-store.js'
 import { estimateRequestCost, formatDollars } from '../src/store/pricing.js'
 import { S3Store } from '../src/store/s3-store.js'
 import type { Store } from '../src/store/store.js'
-import { ROOT } from './lib/root.js'
+import { ourProgram } from './lib/root.js'
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true'
 const argv = minimist(process.argv.slice(2), { string: ['stores', 'mktree', 'mutate'], boolean: ['keep'] })
@@ -71,17 +71,16 @@ interface RunResult {
 }
 
 const quote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`
-const bin = (name: string) => quote(join(ROOT, 'bin', `${name}.js`))
+const bin = (name: string) => ourProgram(name).map(quote).join(' ')
 
 /** Runs pick | hash | upload; upload's output goes to `out`. */
 function runPipeline(label: string, t: Target, work: string, paths: string, state: string, host: string, out: string): RunResult {
   const time = join(work, 'upload.time')
   const status = join(work, 'status')
-  const node = quote(process.execPath)
   const script = [
-    `${node} ${bin('sysbackup-pick')} --stdin --null < ${quote(paths)}`,
-    `${node} ${bin('sysbackup-hash')} --state-dir ${quote(state)}`,
-    `/usr/bin/time -f 'UPLOAD %e %M %U %S' -o ${quote(time)} ${node} ${bin('sysbackup-upload')} ${t.storeArgs.map(quote).join(' ')} --state-dir ${quote(state)} --host ${quote(host)} > ${quote(out)}`,
+    `${bin('sysbackup-pick')} --stdin --null < ${quote(paths)}`,
+    `${bin('sysbackup-hash')} --state-dir ${quote(state)}`,
+    `/usr/bin/time -f 'UPLOAD %e %M %U %S' -o ${quote(time)} ${bin('sysbackup-upload')} ${t.storeArgs.map(quote).join(' ')} --state-dir ${quote(state)} --host ${quote(host)} > ${quote(out)}`,
   ].join(' | ') + `; echo "\${PIPESTATUS[@]}" > ${quote(status)}`
   const logBefore = t.motoLog ? motoRequests(t.motoLog).length : 0
   const started = performance.now()

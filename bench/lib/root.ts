@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { NODE_START_FLAGS } from '../../src/cli/node-flags.js'
 
 /**
  * The repository root: the nearest directory above this file holding
@@ -16,6 +17,14 @@ export const ROOT: string = (() => {
   }
   return dir
 })()
+
+/**
+ * The argv that starts the package's `bin/NAME.js` as its `#!` line does,
+ * with its node flags, but with this bench's node rather than PATH's.
+ */
+export function ourProgram(name: string): string[] {
+  return [process.execPath, ...NODE_START_FLAGS, join(ROOT, 'bin', `${name}.js`)]
+}
 
 /** `../shared/bench/NAME` beside the repository (a worktree sits one level deeper: /work/shared as the fallback). */
 export function sharedScript(name: string): string {

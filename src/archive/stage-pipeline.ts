@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { Readable, Transform, type Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { fileURLToPath } from 'node:url'
+import { NODE_START_FLAGS } from '../cli/node-flags.js'
 import { RecordReader } from '../protocol/read-records.js'
 import type { Rec } from '../protocol/records.js'
 
@@ -112,9 +113,9 @@ export interface SpawnedStage {
   exit: Promise<StageExit>
 }
 
-/** Starts `bin/<name>.js` with Node; its stderr goes to `stderr` (or is inherited). */
+/** Starts `bin/<name>.js` with Node, as its `#!` line would; its stderr goes to `stderr` (or is inherited). */
 export function spawnStage(command: StageCommand, stdio: StdioSpec, env: NodeJS.ProcessEnv, stderr: 'inherit' | Writable): SpawnedStage {
-  const child = spawn(process.execPath, [stageBin(command.name), ...command.args], { env, stdio: stdio as never })
+  const child = spawn(process.execPath, [...NODE_START_FLAGS, stageBin(command.name), ...command.args], { env, stdio: stdio as never })
   if (stderr !== 'inherit') child.stderr?.on('data', (chunk: Buffer) => stderr.write(chunk))
   const exit = new Promise<StageExit>((resolve) => {
     child.once('error', (err) => resolve({ name: command.name, status: null, signal: null, spawnError: err.message }))

@@ -6,6 +6,7 @@ import type { OptionSpec, ParsedArgs } from '../cli/args.js'
 import type { CommandSpec } from '../cli/command.js'
 import { UsageError } from '../cli/errors.js'
 import { EXIT } from '../cli/exit-status.js'
+import { NODE_START_FLAGS } from '../cli/node-flags.js'
 import type { CommandIO } from '../cli/stage.js'
 import { validHostName } from '../config/host.js'
 import { DEFAULT_CONFIG_DIR, DEFAULT_STATE_DIR } from '../config/schema.js'
@@ -48,7 +49,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'create-user', type: 'string', arg: 'NAME', help: "create IAM user NAME in the package's backup group, with an access key in CONFIG/aws-credentials" },
   { name: 'encrypted-creds', type: 'string', arg: 'FILE', help: 'also write the credentials encrypted with ccrypt(1) to FILE, for transfer' },
   { name: 'password-fd', type: 'number', arg: 'N', help: 'read the password for --encrypted-creds from file descriptor N (default: ask twice on the terminal)' },
-  { name: 'exec', type: 'string', arg: 'COMMAND', help: 'command the service runs s3-sysbackup with (default: this node and this package)' },
+  { name: 'exec', type: 'string', arg: 'COMMAND', help: 'command the service runs s3-sysbackup with (default: this node, with the flags of the bin files\' #! line, and this package)' },
   { name: 'unit-dir', type: 'string', arg: 'DIR', help: `directory for the systemd units (default ${DEFAULT_UNIT_DIR})` },
   { name: 'start', type: 'string', arg: 'HH:MM', help: `daily start of the timer's window (default ${DEFAULT_START})` },
   { name: 'window', type: 'string', arg: 'SPAN', help: `length of the window in which the run starts at random (default ${DEFAULT_WINDOW})` },
@@ -120,7 +121,7 @@ function readOptions(args: ParsedArgs, env: NodeJS.ProcessEnv): Options {
     if (encryptedCreds === undefined) throw new UsageError('--password-fd is the password for --encrypted-creds; give --encrypted-creds FILE')
     if (!Number.isInteger(passwordFd) || passwordFd < 0) throw new UsageError(`--password-fd: ${passwordFd} is not a file descriptor number`)
   }
-  const exec = args.string('exec') ?? `${process.execPath} ${PACKAGE_BIN}`
+  const exec = args.string('exec') ?? [process.execPath, ...NODE_START_FLAGS, PACKAGE_BIN].join(' ')
   const program = exec.trim().split(/\s+/)[0] ?? ''
   if (!isAbsolute(program)) throw new UsageError(`--exec: "${program}" must be an absolute path (systemd runs it without a shell)`)
   return {

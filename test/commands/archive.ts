@@ -225,10 +225,10 @@ t.test('CPU scheduling: SCHED_BATCH for the run and what it starts by default, n
 
 t.test('the snap stage is a process only when there are snapshotters to run', async (t) => {
   const m = await machine(t, LOCAL_STORE)
-  // Every Node process of a run notes its script (NODE_OPTIONS reaches the stage processes too).
+  // Every Node process of a run notes its script and its flags for node (NODE_OPTIONS reaches the stage processes too).
   const log = join(testDir(t), 'node-scripts')
   const preload = join(testDir(t), 'note-script.mjs')
-  writeFileSync(preload, `import { appendFileSync } from 'node:fs'\nappendFileSync(${JSON.stringify(log)}, process.argv[1] + '\\n')\n`)
+  writeFileSync(preload, `import { appendFileSync } from 'node:fs'\nappendFileSync(${JSON.stringify(log)}, process.argv[1] + ' ' + process.execArgv.join(' ') + '\\n')\n`)
   const scriptsOfARun = async () => {
     writeFileSync(log, '')
     const child = spawn(process.execPath, ['bin/s3-sysbackup.js', 'archive', '--config', m.store.configDir, '--state-dir', m.stateDir, '--host', 'box1', '--json'],
@@ -236,10 +236,12 @@ t.test('the snap stage is a process only when there are snapshotters to run', as
     let stdout = ''
     child.stdout.on('data', (c: Buffer) => { stdout += c.toString() })
     t.equal(await new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code))), 0, 'the run succeeds')
-    return { summary: JSON.parse(stdout) as Record<string, unknown>, scripts: readFileSync(log, 'utf8').split('\n').filter(Boolean).map((s) => s.replace(/.*\//, '')) }
+    const processes = readFileSync(log, 'utf8').split('\n').filter(Boolean).map((line) => line.replace(/^\S*\//, ''))
+    return { summary: JSON.parse(stdout) as Record<string, unknown>, scripts: processes.map((p) => p.split(' ')[0]!), processes }
   }
   const withSnapshotter = await scriptsOfARun()
   t.same(withSnapshotter.scripts.sort(), ['s3-sysbackup.js', 'sysbackup-snap.js'], 'a snap process runs the snapshotter')
+  t.ok(withSnapshotter.processes.includes('sysbackup-snap.js --max-semi-space-size=8'), 'started with the flags of its #! line')
   t.match(withSnapshotter.summary, { outcome: 'complete', snapshots: 1 })
   rmSync(join(m.store.configDir, 'snapshots.d', '10-dump'))
   const without = await scriptsOfARun()

@@ -26,7 +26,8 @@ const cfn = new CloudFormationClient(clientConfig)
 const iam = new IAMClient(clientConfig)
 const template = readFileSync(writeMotoTemplate(t.testdir({})), 'utf8')
 const BIN = join(ROOT, 'bin/s3-sysbackup.js')
-const EXEC = `${process.execPath} ${BIN}`
+// The bin files' flags for node (src/cli/node-flags.ts) go into the unit too.
+const EXEC = `${process.execPath} --max-semi-space-size=8 ${BIN}`
 const BACKUP_UID = 34
 const OTHER_UID = 990
 /** Scratch directories: each test makes as many as it needs under this one. */
