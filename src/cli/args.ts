@@ -1,4 +1,5 @@
 import minimist from 'minimist'
+import { matchChoice, notOneOf } from '../util/choice.js'
 import { UsageError } from './errors.js'
 
 /**
@@ -39,6 +40,15 @@ export class ParsedArgs {
 
   number(name: string): number | undefined {
     return this.values.get(name) as number | undefined
+  }
+
+  /** A string option that must name one of `choices`, in any case; returned as `choices` spells it. */
+  choice<T extends string>(name: string, choices: readonly T[]): T | undefined {
+    const text = this.string(name)
+    if (text === undefined) return undefined
+    const value = matchChoice(text, choices)
+    if (value === undefined) throw new UsageError(`--${name}: ${notOneOf(text, choices)}`)
+    return value
   }
 
   list(name: string): string[] {

@@ -62,9 +62,7 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
   const wait = args.number('wait')
   if (wait !== undefined && wait < 0) throw new UsageError(`--wait: ${wait} is negative`)
   const jobs = uploadJobsFromArgs(args)
-  const scheduling = args.string('cpu-scheduling')
-  const policies: readonly string[] = SCHEMA.archive.cpu_scheduling.values
-  if (scheduling !== undefined && !policies.includes(scheduling)) throw new UsageError(`--cpu-scheduling: "${scheduling}" is not one of ${policies.join(', ')}`)
+  const scheduling = args.choice('cpu-scheduling', SCHEMA.archive.cpu_scheduling.values)
   const config = loadConfig(args.string('config'), io.env)
   const host = resolveHost(args.string('host'), config)
   const stateDir = args.string('state-dir') ?? config.values.state.dir

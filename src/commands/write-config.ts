@@ -9,7 +9,7 @@ import { EXIT } from '../cli/exit-status.js'
 import { NODE_START_FLAGS } from '../cli/node-flags.js'
 import type { CommandIO } from '../cli/stage.js'
 import { validHostName } from '../config/host.js'
-import { DEFAULT_CONFIG_DIR, DEFAULT_STATE_DIR } from '../config/schema.js'
+import { DEFAULT_CONFIG_DIR, DEFAULT_STATE_DIR, SCHEMA } from '../config/schema.js'
 import { namedRegion, setupClients, type SetupClients } from '../setup/aws-clients.js'
 import { ccryptEncrypt } from '../setup/ccrypt.js'
 import { renderConf } from '../setup/conf-file.js'
@@ -101,9 +101,7 @@ function readOptions(args: ParsedArgs, env: NodeJS.ProcessEnv): Options {
   if (!validPackageName(packageName)) throw new UsageError(`--package-name: "${packageName}" is not a valid stack name`)
   const days = args.number('retention-days')
   if (days !== undefined && (!Number.isInteger(days) || days < 1)) throw new UsageError(`--retention-days: ${days} is not a whole number of days, 1 or more`)
-  const modeText = args.string('lock-mode')
-  const lockMode = modeText?.toUpperCase()
-  if (lockMode !== undefined && lockMode !== 'GOVERNANCE' && lockMode !== 'COMPLIANCE') throw new UsageError(`--lock-mode: "${modeText}" is not GOVERNANCE or COMPLIANCE`)
+  const lockMode = args.choice('lock-mode', SCHEMA.content.lock_mode.values)
   const createUser = args.string('create-user')
   if (createUser !== undefined && !validIamUserName(createUser)) {
     throw new UsageError(`--create-user: "${createUser}" is not a valid IAM user name (up to 64 of letters, digits and +=,.@_-)`)

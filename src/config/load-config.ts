@@ -2,6 +2,7 @@ import { readFileSync, statSync } from 'node:fs'
 import { isAbsolute, join, resolve } from 'node:path'
 import ini from 'ini'
 import { ConfigError } from '../cli/errors.js'
+import { matchChoice, notOneOf } from '../util/choice.js'
 import { DEFAULT_CONFIG_DIR, SCHEMA, type AnySetting, type Config } from './schema.js'
 
 /** A configuration directory, loaded and checked. */
@@ -114,9 +115,8 @@ function convert(setting: AnySetting, raw: unknown, baseDir: string, where: stri
       if (/^(false|no|off|0)$/i.test(text)) return false
       throw new ConfigError(`${where}: "${text}" is not true or false`)
     case 'enum': {
-      // Any case; the value as the schema spells it.
-      const value = setting.values!.find((v) => v.toUpperCase() === text.toUpperCase())
-      if (value === undefined) throw new ConfigError(`${where}: "${text}" is not one of ${setting.values!.join(', ')}`)
+      const value = matchChoice(text, setting.values!)
+      if (value === undefined) throw new ConfigError(`${where}: ${notOneOf(text, setting.values!)}`)
       return value
     }
     case 'int':

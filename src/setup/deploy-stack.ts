@@ -9,6 +9,7 @@ import type { OptionSpec, ParsedArgs } from '../cli/args.js'
 import { FatalError, UsageError } from '../cli/errors.js'
 import { EXIT } from '../cli/exit-status.js'
 import type { CommandIO } from '../cli/stage.js'
+import { SCHEMA } from '../config/schema.js'
 import { namedRegion, setupClients } from './aws-clients.js'
 import { awsCall, awsErrorMessage, awsErrorName } from './aws-errors.js'
 import { describeCall } from './describe-call.js'
@@ -63,12 +64,8 @@ function readOptions(args: ParsedArgs, env: NodeJS.ProcessEnv): StackRequest {
     if (!Number.isInteger(days) || days < 1) throw new UsageError(`--retention-days: ${days} is not a whole number of days, 1 or more`)
     settings.retentionDays = days
   }
-  const mode = args.string('lock-mode')
-  if (mode !== undefined) {
-    const upper = mode.toUpperCase()
-    if (upper !== 'GOVERNANCE' && upper !== 'COMPLIANCE') throw new UsageError(`--lock-mode: "${mode}" is not GOVERNANCE or COMPLIANCE`)
-    settings.lockMode = upper
-  }
+  const lockMode = args.choice('lock-mode', SCHEMA.content.lock_mode.values)
+  if (lockMode !== undefined) settings.lockMode = lockMode
   const exportName = args.string('export-name')
   if (exportName !== undefined) settings.exportName = exportName
   const poll = args.number('poll-interval') ?? 5

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { Parameter } from '@aws-sdk/client-cloudformation'
 import { UsageError } from '../cli/errors.js'
+import { notOneOf } from '../util/choice.js'
 import { parseTemplate } from './cfn-yaml.js'
 
 /** The template shipped in the package (package.json `files` includes templates/). */
@@ -95,7 +96,7 @@ export function stackParameters(template: StackTemplate, settings: StackSettings
     if (!declared) throw new UsageError(`${option}: template ${template.path} has no parameter ${parameter}`)
     const text = String(value)
     if (declared.allowedValues && !declared.allowedValues.includes(text)) {
-      throw new UsageError(`${option}: "${text}" is not one of ${declared.allowedValues.join(', ')}`)
+      throw new UsageError(`${option}: ${notOneOf(text, declared.allowedValues)}`)
     }
     out.push({ ParameterKey: parameter, ParameterValue: text })
     given.add(parameter)

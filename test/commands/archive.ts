@@ -192,6 +192,7 @@ t.test('CPU scheduling: SCHED_BATCH for the run and what it starts by default, n
   }
   t.equal(await policiesOf(await m.archive()), '3 picker 3', 'by default every thread of the run, and the picker it started, are SCHED_BATCH')
   t.equal(await policiesOf(await m.archive('--cpu-scheduling', 'normal')), normal, '--cpu-scheduling normal leaves them SCHED_OTHER')
+  t.equal(await policiesOf(await m.archive('--cpu-scheduling', 'Normal')), normal, 'in any case, as in the configuration')
   writeFileSync(join(m.store.configDir, 'conf'), readFileSync(join(m.store.configDir, 'conf'), 'utf8') + '[archive]\ncpu_scheduling = normal\n')
   t.equal(await policiesOf(await m.archive()), normal, '[archive] cpu_scheduling = normal does the same')
   t.equal(await policiesOf(await m.archive('--cpu-scheduling', 'batch')), '3 picker 3', 'and the option overrides the configuration')

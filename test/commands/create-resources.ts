@@ -118,7 +118,7 @@ t.test('--dry-run prints every request and makes none', async (t) => {
 
 t.test('bad options and templates: one line, exit 2, nothing created', async (t) => {
   const cases: Array<[string[], string]> = [
-    [['--lock-mode', 'LEGAL'], '--lock-mode: "LEGAL" is not GOVERNANCE or COMPLIANCE'],
+    [['--lock-mode', 'LEGAL'], '--lock-mode: "LEGAL" is not one of GOVERNANCE, COMPLIANCE'],
     [['--bucket-name', 'Not_A_Bucket'], '--bucket-name: "Not_A_Bucket" is not a valid S3 bucket name'],
     [['--package-name', '1st'], '--package-name: "1st" is not a valid stack name (a letter, then letters, digits and hyphens, at most 128)'],
     [['--retention-days', '0'], '--retention-days: 0 is not a whole number of days, 1 or more'],

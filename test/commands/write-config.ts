@@ -422,7 +422,7 @@ t.test('bad options: one line, exit 2, nothing done', async (t) => {
   const cases: Array<[string[], string]> = [
     [['--start', '25:00'], '--start: "25:00" is not a time of day (HH:MM or HH:MM:SS)'],
     [['--window', 'soon'], '--window: "soon" is not a time span (e.g. 4h, 90min, 1h 30min)'],
-    [['--lock-mode', 'strict'], '--lock-mode: "strict" is not GOVERNANCE or COMPLIANCE'],
+    [['--lock-mode', 'strict'], '--lock-mode: "strict" is not one of GOVERNANCE, COMPLIANCE'],
     [['--retention-days', '0'], '--retention-days: 0 is not a whole number of days, 1 or more'],
     [['--create-user', 'two words'], '--create-user: "two words" is not a valid IAM user name (up to 64 of letters, digits and +=,.@_-)'],
     [['--encrypted-creds', 'x.cpt'], '--encrypted-creds encrypts the credentials that --create-user makes; give --create-user NAME'],
