@@ -49,8 +49,6 @@ const CHRT_TIMEOUT_MS = 5000
  * threads or processes, so none escapes the policy.
  */
 export function useBatchScheduling(pid = process.pid): Promise<string | undefined> {
-  // An other policy than the normal one was chosen by whoever started the
-  // run (a unit's CPUSchedulingPolicy=idle, say): it is theirs to keep.
   if (schedulingPolicyOf(pid) !== SCHED_OTHER) return Promise.resolve(undefined)
   return new Promise((resolve) => {
     execFile('chrt', ['--all-tasks', '--batch', '--pid', '0', String(pid)], { timeout: CHRT_TIMEOUT_MS }, (err, _stdout, stderr) => {
