@@ -13,7 +13,7 @@
  * run 8 pairs, peak RSS 123 MB against 144, wall median 1.35 s against
  * 1.30, within noise; after a 1% change 6 pairs, 136 MB against 155,
  * 1.77 s against 1.75; first run 3 pairs, 178 MB against 200; restore 4
- * pairs, 4.03 s against 4.27, 211 MB against 224). Halves of 4 MiB saved
+ * pairs, 4.03 s against 4.27, 213 MB against 225). Halves of 4 MiB saved
  * another 4 MB and were slower (6 pairs, 1.39 s against 1.33).
  */
 export const NODE_START_FLAGS: readonly string[] = ['--max-semi-space-size=8']
