@@ -1,4 +1,5 @@
-#!/usr/bin/env -S node --max-semi-space-size=8
+#!/bin/sh
+// 2>/dev/null; exec node --max-semi-space-size=8 "$0" "$@"
 import { runBin } from '../dist/cli/bin.js'
 import { snapStage } from '../dist/stages/snap/snap-stage.js'
 runBin(snapStage)

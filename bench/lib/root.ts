@@ -19,7 +19,7 @@ export const ROOT: string = (() => {
 })()
 
 /**
- * The argv that starts the package's `bin/NAME.js` as its `#!` line does,
+ * The argv that starts the package's `bin/NAME.js` as the file itself does,
  * with its node flags, but with this bench's node rather than PATH's.
  */
 export function ourProgram(name: string): string[] {

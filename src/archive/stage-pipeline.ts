@@ -113,7 +113,7 @@ export interface SpawnedStage {
   exit: Promise<StageExit>
 }
 
-/** Starts `bin/<name>.js` with Node, as its `#!` line would; its stderr goes to `stderr` (or is inherited). */
+/** Starts `bin/<name>.js` with Node and its flags, as the bin file itself would; its stderr goes to `stderr` (or is inherited). */
 export function spawnStage(command: StageCommand, stdio: StdioSpec, env: NodeJS.ProcessEnv, stderr: 'inherit' | Writable): SpawnedStage {
   const child = spawn(process.execPath, [...NODE_START_FLAGS, stageBin(command.name), ...command.args], { env, stdio: stdio as never })
   if (stderr !== 'inherit') child.stderr?.on('data', (chunk: Buffer) => stderr.write(chunk))

@@ -1,8 +1,8 @@
 /**
  * The flags every program of this package gives node when it starts: the
- * bin files' `#!/usr/bin/env -S node …` lines, the service write-config
- * writes, the stage processes an archive starts, and the bench. V8 reads
- * these only while it sets its heap up, so unlike the growth factor
+ * bin files' first two lines (BIN_PRELUDE), the service write-config
+ * writes, the stage processes an archive starts, and the benches. V8
+ * reads these only while it sets its heap up, so unlike the growth factor
  * (heap-growth.ts) they cannot be set from inside the program; a test
  * (test/cli/node-flags.ts) keeps the bin files' lines equal to this list.
  *
@@ -18,5 +18,11 @@
  */
 export const NODE_START_FLAGS: readonly string[] = ['--max-semi-space-size=8']
 
-/** The `#!` line of every bin file: node, found on PATH, with NODE_START_FLAGS. */
-export const BIN_SHEBANG = `#!/usr/bin/env -S node ${NODE_START_FLAGS.join(' ')}`
+/**
+ * The first two lines of every bin file. sh runs the file and the second
+ * line replaces it with node, found on PATH, given the flags and the same
+ * file and arguments (`//` fails as a command, silently); node reads that
+ * line as a comment. `#!/usr/bin/env -S node FLAGS` would say the same,
+ * but BusyBox's env, and GNU env before coreutils 8.30, have no -S.
+ */
+export const BIN_PRELUDE = `#!/bin/sh\n// 2>/dev/null; exec node ${NODE_START_FLAGS.join(' ')} "$0" "$@"`

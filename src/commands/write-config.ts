@@ -49,7 +49,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'create-user', type: 'string', arg: 'NAME', help: "create IAM user NAME in the package's backup group, with an access key in CONFIG/aws-credentials" },
   { name: 'encrypted-creds', type: 'string', arg: 'FILE', help: 'also write the credentials encrypted with ccrypt(1) to FILE, for transfer' },
   { name: 'password-fd', type: 'number', arg: 'N', help: 'read the password for --encrypted-creds from file descriptor N (default: ask twice on the terminal)' },
-  { name: 'exec', type: 'string', arg: 'COMMAND', help: 'command the service runs s3-sysbackup with (default: this node, with the flags of the bin files\' #! line, and this package)' },
+  { name: 'exec', type: 'string', arg: 'COMMAND', help: 'command the service runs s3-sysbackup with (default: this node, with the flags the bin files give it, and this package)' },
   { name: 'unit-dir', type: 'string', arg: 'DIR', help: `directory for the systemd units (default ${DEFAULT_UNIT_DIR})` },
   { name: 'start', type: 'string', arg: 'HH:MM', help: `daily start of the timer's window (default ${DEFAULT_START})` },
   { name: 'window', type: 'string', arg: 'SPAN', help: `length of the window in which the run starts at random (default ${DEFAULT_WINDOW})` },

@@ -242,7 +242,7 @@ t.test('the snap stage is a process only when there are snapshotters to run', as
   }
   const withSnapshotter = await scriptsOfARun()
   t.same(withSnapshotter.scripts.sort(), ['s3-sysbackup.js', 'sysbackup-snap.js'], 'a snap process runs the snapshotter')
-  t.ok(withSnapshotter.processes.includes('sysbackup-snap.js --max-semi-space-size=8'), 'started with the flags of its #! line')
+  t.ok(withSnapshotter.processes.includes('sysbackup-snap.js --max-semi-space-size=8'), 'started with the flags its bin file gives node')
   t.match(withSnapshotter.summary, { outcome: 'complete', snapshots: 1 })
   rmSync(join(m.store.configDir, 'snapshots.d', '10-dump'))
   const without = await scriptsOfARun()
