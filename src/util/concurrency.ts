@@ -4,20 +4,38 @@
  * consumed (plus the window), so memory stays bounded by `limit`. A
  * rejection from `fn` is rethrown at its position in the order, after the
  * calls already in flight have settled.
+ *
+ * `fn` may answer at once with a plain value (a cache hit): that value
+ * costs no promise, and is yielded as soon as the results before it are.
  */
 export async function* mapOrdered<T, R>(
   source: AsyncIterable<T> | Iterable<T>,
   limit: number,
-  fn: (item: T) => Promise<R>,
+  fn: (item: T) => R | Promise<R>,
 ): AsyncGenerator<R> {
   if (limit < 1) throw new RangeError('limit must be at least 1')
-  const window: { result: Promise<R>, settled: boolean }[] = []
+  const window: { result: R | Promise<R>, settled: boolean }[] = []
   try {
     for await (const item of source) {
-      const call = { result: fn(item), settled: false }
-      // Rejections are observed when their turn comes; this also avoids unhandled-rejection noise meanwhile.
-      call.result.then(() => { call.settled = true }, () => { call.settled = true })
-      window.push(call)
+      let result: R | Promise<R>
+      try {
+        result = fn(item)
+      } catch (err) {
+        // Thrown at once: still rethrown at its position, after the results before it.
+        result = Promise.reject(err)
+      }
+      if (!(result instanceof Promise)) {
+        if (window.length === 0) {
+          yield result
+          continue
+        }
+        window.push({ result, settled: true })
+      } else {
+        const call = { result, settled: false }
+        // Rejections are observed when their turn comes; this also avoids unhandled-rejection noise meanwhile.
+        result.then(() => { call.settled = true }, () => { call.settled = true })
+        window.push(call)
+      }
       if (window.length >= limit) yield await window.shift()!.result
       // Results ready at the head are passed on without waiting for the
       // window to fill: a window of thousands (sysbackup-upload's) held

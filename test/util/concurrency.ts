@@ -61,3 +61,28 @@ t.test('mapOrdered: a rejection is thrown at its position, after the calls in fl
   t.same(seen, [1])
   t.equal(settled, 4, 'every call in flight settled first')
 })
+
+t.test('mapOrdered: plain values (no promise) keep their place among results that take time', async (t) => {
+  let release!: () => void
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  const seen: string[] = []
+  const run = (async () => {
+    for await (const r of mapOrdered(['a', 'slow', 'b', 'c'], 10, (s) => s === 'slow' ? gate.then(() => s) : s)) seen.push(r)
+  })()
+  await sleep(20)
+  t.same(seen, ['a'], 'a plain value with nothing before it passes at once; those after the slow one wait')
+  release()
+  await run
+  t.same(seen, ['a', 'slow', 'b', 'c'])
+})
+
+t.test('mapOrdered: a call that throws at once is thrown at its position, after the results before it', async (t) => {
+  const seen: number[] = []
+  await t.rejects((async () => {
+    for await (const r of mapOrdered([1, 2, 3], 4, (n) => {
+      if (n === 3) throw new Error('three')
+      return n === 1 ? sleep(10).then(() => n) : n
+    })) seen.push(r)
+  })(), /three/)
+  t.same(seen, [1, 2], 'the results before it came out first, the one that took time included')
+})

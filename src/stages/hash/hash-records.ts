@@ -64,10 +64,10 @@ export async function* hashRecords(ctx: StageContext, records: AsyncIterable<Rec
   const reads = new Limiter(options.jobs)
   const nowNs = options.nowNs ?? wallClockNs
 
-  async function hashFile(rec: Rec): Promise<Rec[]> {
+  /** A file's records: at once from the cache, else once it is read. */
+  function hashFile(rec: Rec): Rec[] | Promise<Rec[]> {
     ctx.count('files')
     const claimed = identityOfRecord(rec)
-    const path = decodePath(rec)
     if (options.useCache) {
       const hit = options.cache.lookup(identityKey(claimed))
       if (hit) {
@@ -75,6 +75,11 @@ export async function* hashRecords(ctx: StageContext, records: AsyncIterable<Rec
         return [withFields(rec, { sha256: hit.sha256, readSize: claimed.size, gzip: hit.gzip, lockedRead: true })]
       }
     }
+    return readFile(rec, claimed)
+  }
+
+  async function readFile(rec: Rec, claimed: FileIdentity): Promise<Rec[]> {
+    const path = decodePath(rec)
     const outcome = await reads.run(1, async () => {
       const buffer = buffers.pop() ?? Buffer.allocUnsafe(READ_CHUNK_BYTES)
       try {
@@ -136,7 +141,7 @@ export async function* hashRecords(ctx: StageContext, records: AsyncIterable<Rec
     return out
   }
 
-  const results = mapOrdered(records, WINDOW_RECORDS, (rec) => rec.type === 'file' ? hashFile(rec) : Promise.resolve([rec]))
+  const results = mapOrdered(records, WINDOW_RECORDS, (rec) => rec.type === 'file' ? hashFile(rec) : [rec])
   for await (const out of results) {
     // A plain loop: `yield*` over an array costs several promise turns per element.
     for (const rec of out) yield rec

@@ -137,12 +137,21 @@ export class ContentKnowledge {
   }
 
   /**
+   * The version of `sha256` known without asking the store, if any, noted
+   * as used by this run (as lookup notes it): what lookup would answer at
+   * once.
+   */
+  useKnown(sha256: string): KnownVersion | undefined {
+    return this.versions.use(sha256)
+  }
+
+  /**
    * A version of `content/<sha256>` and its retention (null retention: the
    * version has none), or null when the store has no such content. May
    * wait for a sweep decision; see the class comment.
    */
   lookup(sha256: string): Promise<KnownVersion | null> {
-    const known = this.versions.use(sha256)
+    const known = this.useKnown(sha256)
     if (known !== undefined) return Promise.resolve(known)
     let answer = this.lookups.get(sha256)
     if (answer === undefined) {

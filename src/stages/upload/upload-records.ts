@@ -105,9 +105,23 @@ export async function* uploadRecords(ctx: StageContext, records: AsyncIterable<R
     isKnown: (sha) => knowledge.peek(sha) !== undefined,
   }
 
-  async function handleFile(rec: Rec): Promise<Rec[]> {
+  /**
+   * A file's records: at once when its content has a version known to be
+   * retained long enough and no other record is working on it (a daily
+   * run's usual case, which ensureContent would answer the same way, a few
+   * promises later); else once looked up, stored or extended.
+   */
+  function handleFile(rec: Rec): Rec[] | Promise<Rec[]> {
     const file = checkedFile(rec)
     ctx.count('files')
+    if (!contents.has(file.sha256)) {
+      const known = knowledge.useKnown(file.sha256)
+      if (known !== undefined && retainedLongEnough(known)) return [described(file, known, 'reused')]
+    }
+    return ensureRecords(file)
+  }
+
+  async function ensureRecords(file: CheckedFile): Promise<Rec[]> {
     try {
       for (;;) {
         const entry = contents.get(file.sha256)
@@ -149,8 +163,12 @@ export async function* uploadRecords(ctx: StageContext, records: AsyncIterable<R
   function answeredByKnowledge(sha256: string, shared: NonNullable<Shared>): boolean {
     if (shared.upload !== 'reused' || shared.known === null) return false
     const known = knowledge.peek(sha256)
-    return known !== undefined && known.versionId === shared.known.versionId
-      && known.retainUntil !== null && known.retainUntil.getTime() >= options.retainUntil.getTime()
+    return known !== undefined && known.versionId === shared.known.versionId && retainedLongEnough(known)
+  }
+
+  /** Whether a version is retained until this run's retainUntil at least: reused as it is. */
+  function retainedLongEnough(known: KnownVersion): boolean {
+    return known.retainUntil !== null && known.retainUntil.getTime() >= options.retainUntil.getTime()
   }
 
   /** Looks the content up and stores or extends it; the records of `file` and what the others with the same content get. */
@@ -162,7 +180,7 @@ export async function* uploadRecords(ctx: StageContext, records: AsyncIterable<R
 
   /** A stored version: reused when retained long enough, else its retention is extended. */
   async function keepRetained(file: CheckedFile, known: KnownVersion, before: Rec[] = []): Promise<ContentResult> {
-    if (known.retainUntil !== null && known.retainUntil.getTime() >= options.retainUntil.getTime()) {
+    if (retainedLongEnough(known)) {
       return { own: [...before, described(file, known, 'reused')], shared: { known, upload: 'reused' } }
     }
     if (options.dryRun) {
@@ -250,8 +268,8 @@ export async function* uploadRecords(ctx: StageContext, records: AsyncIterable<R
     }
     knowledge.setInputStalled(true)
   }
-  const handle = (rec: Rec): Promise<Rec[]> => {
-    const out = rec.type === 'file' ? handleFile(rec) : Promise.resolve([rec])
+  const handle = (rec: Rec): Rec[] | Promise<Rec[]> => {
+    const out = rec.type === 'file' ? handleFile(rec) : [rec]
     if (pulled - emitted >= WINDOW_RECORDS) knowledge.setInputStalled(true)
     return out
   }
