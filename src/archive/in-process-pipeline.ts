@@ -2,6 +2,7 @@ import { PassThrough, Readable, Writable } from 'node:stream'
 import { startStage, type CommandIO, type StageSpec } from '../cli/stage.js'
 import type { Rec } from '../protocol/records.js'
 import type { InputSource } from '../stages/manifest/collect-inputs.js'
+import { observed } from '../util/observed.js'
 import { spawnStage, terminate, type ArchivePipelineResult, type StageCommand, type StageExit } from './stage-pipeline.js'
 
 /**
@@ -118,12 +119,10 @@ async function* emptyRecords(): AsyncGenerator<Rec> {
 }
 
 /** Passes records through, reporting how many have passed. */
-async function* counted(records: AsyncIterable<Rec>, onRecords: ((count: number) => void) | undefined): AsyncGenerator<Rec> {
+function counted(records: AsyncIterable<Rec>, onRecords: ((count: number) => void) | undefined): AsyncIterable<Rec> {
+  if (onRecords === undefined) return records
   let count = 0
-  for await (const rec of records) {
-    onRecords?.(++count)
-    yield rec
-  }
+  return observed(records, () => onRecords(++count))
 }
 
 async function closeIterable(records: AsyncIterable<Rec>): Promise<void> {

@@ -190,27 +190,22 @@ export async function startStage(
   spec: StageSpec, argv: string[], io: CommandIO, inProcess: InProcessOptions, options: RunOptions = {},
 ): Promise<StageRun | number> {
   const controller = new AbortController()
-  const opened = await openStage(spec, argv, io, controller, options, inProcess.input)
-  if (typeof opened === 'number') return opened
-  const started = opened
   const onAbort = () => {
     const reason: unknown = inProcess.signal.reason
-    started.interrupt(typeof reason === 'string' && reason.startsWith('SIG') ? reason : 'SIGTERM')
+    if (typeof opened !== 'number') opened.interrupt(typeof reason === 'string' && reason.startsWith('SIG') ? reason : 'SIGTERM')
   }
+  const onOutputClosed = (ended: boolean) => {
+    inProcess.signal.removeEventListener('abort', onAbort)
+    // A consumer that stopped early: the stage stops too (as on EPIPE).
+    if (!ended && !controller.signal.aborted) controller.abort(new Error('output closed'))
+  }
+  const opened = await openStage(spec, argv, io, controller, options, { input: inProcess.input, onOutputClosed })
+  if (typeof opened === 'number') return opened
   if (inProcess.signal.aborted) onAbort()
   else inProcess.signal.addEventListener('abort', onAbort, { once: true })
-  async function* records(): AsyncGenerator<Rec> {
-    let ended = false
-    try {
-      yield* started.records
-      ended = true
-    } finally {
-      inProcess.signal.removeEventListener('abort', onAbort)
-      // A consumer that stopped early: the stage stops too (as on EPIPE).
-      if (!ended && !controller.signal.aborted) controller.abort(new Error('output closed'))
-    }
-  }
-  return { records: records(), status: started.status }
+  // The stage's own output generator, not a wrapper around it: every
+  // generator a record passes through costs it several promises.
+  return { records: opened.records, status: opened.status }
 }
 
 interface OpenedStage {
@@ -221,12 +216,20 @@ interface OpenedStage {
   interrupt(signal: string): void
 }
 
+/** How a stage opened in this process (startStage) differs from one on stdin and stdout. */
+interface InProcessIO {
+  /** The previous stage's records, read in place of stdin. */
+  input?: AsyncIterable<Rec>
+  /** Called once the output generator is done: `ended` when it was read to its end, false when its reader stopped early. */
+  onOutputClosed(ended: boolean): void
+}
+
 /** Parses argv and starts the stage; a number is the exit status of a stage that ended at once. */
 async function openStage(
-  spec: StageSpec, argv: string[], io: CommandIO, controller: AbortController, options: RunOptions, input?: AsyncIterable<Rec>,
+  spec: StageSpec, argv: string[], io: CommandIO, controller: AbortController, options: RunOptions, inProcess?: InProcessIO,
 ): Promise<OpenedStage | number> {
   const now = options.now ?? (() => new Date())
-  const ctx = new StageContext(spec.name, io, controller, input)
+  const ctx = new StageContext(spec.name, io, controller, inProcess?.input)
   let args: ParsedArgs
   try {
     args = parseArgs(spec.options, argv)
@@ -260,19 +263,25 @@ async function openStage(
   }
 
   async function* output(): AsyncGenerator<Rec> {
-    yield header
+    let ended = false
     try {
-      for await (const rec of records) {
-        if (rec.type !== 'header' && rec.type !== 'trailer') ctx.counts.records!++
-        yield rec
-        if (ctx.signal.aborted) break
+      yield header
+      try {
+        for await (const rec of records) {
+          if (rec.type !== 'header' && rec.type !== 'trailer') ctx.counts.records!++
+          yield rec
+          if (ctx.signal.aborted) break
+        }
+      } catch (err) {
+        failure = classify(err, io.env)
+        ctx.log(failure.message)
+        yield { type: 'error', stage: spec.name, message: failure.message } satisfies ProblemRecord
       }
-    } catch (err) {
-      failure = classify(err, io.env)
-      ctx.log(failure.message)
-      yield { type: 'error', stage: spec.name, message: failure.message } satisfies ProblemRecord
+      yield trailer()
+      ended = true
+    } finally {
+      inProcess?.onOutputClosed(ended)
     }
-    yield trailer()
   }
 
   function trailer(): TrailerRecord {

@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer'
 import { LineError, splitLines } from './line-splitter.js'
 import { decodePath, decodePathField, PathFieldError } from './path-codec.js'
 import { isEntry, PROTOCOL_VERSION, type Rec } from './records.js'
+import { observed } from '../util/observed.js'
 
 /**
  * The longest record line accepted. Real records are a few hundred bytes (a
@@ -97,9 +98,12 @@ export class RecordReader implements AsyncIterable<Rec> {
     return reader
   }
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<Rec> {
-    if (this.objects !== undefined) yield* this.readObjects(this.objects)
-    else yield* this.readLines()
+  [Symbol.asyncIterator](): AsyncIterator<Rec> {
+    return this.objects !== undefined ? this.readObjects(this.objects) : this.readLines()
+  }
+
+  /** Marks the input read to its end; an input without a single record is a protocol error, unless allowed. */
+  private finish(): void {
     this.finished = true
     if (this.records === 0 && !this.emptyIsTruncated) {
       throw new ProtocolError(`${this.source}:${this.lines + 1}`, 'empty input: expected a header record')
@@ -120,15 +124,19 @@ export class RecordReader implements AsyncIterable<Rec> {
       if (err instanceof LineError) throw new ProtocolError(`${this.source}:${err.lineNumber}`, err.message)
       throw err
     }
+    this.finish()
   }
 
-  private async *readObjects(records: AsyncIterable<Rec>): AsyncGenerator<Rec> {
-    for await (const rec of records) {
-      this.lines++
-      this.track(rec, this.lines)
+  /**
+   * The records of another stage of this process, tracked as they pass,
+   * through a plain iterator (see observed): an archive's records pass
+   * through a reader in three stages.
+   */
+  private readObjects(records: AsyncIterable<Rec>): AsyncIterator<Rec> {
+    return observed(records, (rec) => {
+      this.track(rec, ++this.lines)
       this.records++
-      yield rec
-    }
+    }, () => this.finish())
   }
 
   /**
@@ -169,17 +177,16 @@ export class RecordReader implements AsyncIterable<Rec> {
   }
 
   private track(rec: Rec, number: number): void {
-    const where = `${this.source}:${number}`
     if (rec.type === 'header') {
       const version = rec.protocol as number
       if (version > PROTOCOL_VERSION) {
-        throw new ProtocolError(where,
+        throw new ProtocolError(`${this.source}:${number}`,
           `protocol version ${version} from ${String(rec.producer)} is newer than this program understands (${PROTOCOL_VERSION})`)
       }
       this.openStreams.push(rec.producer as string)
     } else if (rec.type === 'trailer') {
       const at = this.openStreams.lastIndexOf(rec.producer as string)
-      if (at < 0) throw new ProtocolError(where, `trailer of ${String(rec.producer)} without its header`)
+      if (at < 0) throw new ProtocolError(`${this.source}:${number}`, `trailer of ${String(rec.producer)} without its header`)
       this.openStreams.splice(at, 1)
       if (rec.ok !== true) {
         this.upstreamProblems.push(`${String(rec.producer)}: ${typeof rec.reason === 'string' ? rec.reason : 'not ok'}`)

@@ -254,12 +254,13 @@ export async function* uploadRecords(ctx: StageContext, records: AsyncIterable<R
   // lookup decision, so the knowledge is told to decide now.
   let pulled = 0
   let emitted = 0
-  async function* counted(source: AsyncIterable<Rec>): AsyncGenerator<Rec> {
+  /** `first`, then the rest of the input, counted as they are pulled. */
+  async function* counted(first: Rec, rest: AsyncIterator<Rec>): AsyncGenerator<Rec> {
     try {
-      for await (const rec of source) {
+      for (let n: IteratorResult<Rec> = { done: false, value: first }; n.done !== true; n = await rest.next()) {
         pulled++
         knowledge.setInputStalled(false)
-        yield rec
+        yield n.value
       }
     } catch (err) {
       // A bad input line: nothing waiting for more input will get it.
@@ -294,11 +295,7 @@ export async function* uploadRecords(ctx: StageContext, records: AsyncIterable<R
     }
     if (first !== undefined) {
       if (options.beforeFirstFile) for (const rec of await untilStopped(options.beforeFirstFile())) yield rec
-      const rest = (async function* () {
-        yield first
-        for (let n = await input.next(); !n.done; n = await input.next()) yield n.value
-      })()
-      results = mapOrdered(counted(rest), WINDOW_RECORDS, handle)
+      results = mapOrdered(counted(first, input), WINDOW_RECORDS, handle)
       for (let n = await untilStopped(results.next()); !n.done; n = await untilStopped(results.next())) {
         emitted++
         // A plain loop: `yield*` over an array costs several promise turns per element.
