@@ -64,6 +64,19 @@ export function pathBytes(p: FsPath): Buffer {
   return typeof p === 'string' ? Buffer.from(p, 'utf8') : p
 }
 
+// eslint-disable-next-line no-control-regex
+const ASCII = /^[\x00-\x7f]*$/
+
+/**
+ * The path's bytes as a latin1 string, one character per byte: such
+ * strings compare (`<`, sort) in the byte order of the paths, and a
+ * pattern made of bytes the same way matches them byte for byte. An ASCII
+ * path, the usual one, is its own text, without a Buffer in between.
+ */
+export function pathAsLatin1(p: FsPath): string {
+  return typeof p === 'string' && ASCII.test(p) ? p : pathBytes(p).toString('latin1')
+}
+
 /**
  * A printable rendering of a path for messages: valid UTF-8 is shown as is
  * with control characters escaped; other bytes as \xNN. Never used to

@@ -4,7 +4,12 @@ import type { Rec } from './records.js'
 
 /** The one place records become lines: compact JSON and `\n`. */
 export function formatRecord(rec: Rec): string {
-  return JSON.stringify(rec) + '\n'
+  return recordLine(rec) + '\n'
+}
+
+/** A record's line without its `\n` (compact JSON), for those that add their own separator. */
+export function recordLine(rec: Rec): string {
+  return JSON.stringify(rec)
 }
 
 /**

@@ -1,5 +1,5 @@
 import { UsageError } from '../cli/errors.js'
-import { pathBytes, type FsPath } from '../protocol/path-codec.js'
+import { pathAsLatin1, type FsPath } from '../protocol/path-codec.js'
 
 /**
  * Which entries a partial restore takes: `--include` and `--exclude` glob
@@ -37,7 +37,7 @@ export class PathFilter {
   /** Whether the entry at `path` is restored. */
   selects(path: FsPath): boolean {
     if (this.selectsAll) return true
-    const text = pathBytes(path).toString('latin1')
+    const text = pathAsLatin1(path)
     if (this.includes.length > 0 && !this.matches(text, this.includes, 'i')) return false
     return this.excludes.length === 0 || !this.matches(text, this.excludes, 'e')
   }

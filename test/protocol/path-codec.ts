@@ -1,5 +1,5 @@
 import t from 'tap'
-import { decodePath, decodePathField, displayPath, encodePath, encodePathField, pathBytes } from '../../src/protocol/path-codec.js'
+import { decodePath, decodePathField, displayPath, encodePath, encodePathField, pathAsLatin1, pathBytes } from '../../src/protocol/path-codec.js'
 
 const samples: [string, string | Buffer][] = [
   ['plain', '/etc/passwd'],
@@ -40,4 +40,13 @@ t.test('displayPath escapes what would break a message line', async (t) => {
   t.equal(displayPath('/tmp/a\nb'), '/tmp/a\\nb')
   t.equal(displayPath(Buffer.from([0x2f, 0xff])), '/\\xff')
   t.equal(displayPath('/ok/path'), '/ok/path')
+})
+
+t.test('pathAsLatin1: a character per byte, so the texts sort in the paths\' byte order', async (t) => {
+  const paths = samples.map(([, p]) => p)
+  for (const p of paths) t.equal(pathAsLatin1(p), pathBytes(p).toString('latin1'), `${displayPath(p)}: the same text as its bytes read as latin1`)
+  t.equal(pathAsLatin1('/etc/passwd'), '/etc/passwd', 'an ASCII path is its own text')
+  const byBytes = [...paths].sort((a, b) => Buffer.compare(pathBytes(a), pathBytes(b))).map(pathAsLatin1)
+  const byText = paths.map(pathAsLatin1).sort((a, b) => a < b ? -1 : a > b ? 1 : 0)
+  t.same(byText, byBytes)
 })

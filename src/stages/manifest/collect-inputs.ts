@@ -1,9 +1,9 @@
 import type { Readable } from 'node:stream'
 import type { StageContext } from '../../cli/stage.js'
-import { decodePath, pathBytes } from '../../protocol/path-codec.js'
+import { decodePath, pathAsLatin1 } from '../../protocol/path-codec.js'
 import { RecordReader } from '../../protocol/read-records.js'
 import { isEntry, type HeaderRecord, type Rec, type TrailerRecord } from '../../protocol/records.js'
-import { formatRecord } from '../../protocol/write-records.js'
+import { recordLine } from '../../protocol/write-records.js'
 import { ExternalSorter } from './external-sort.js'
 import { checkSnapshotFields, fileEntryProblem, snapshotProblem, withoutReference } from './invariant.js'
 import { LineSpool } from './line-spool.js'
@@ -141,7 +141,7 @@ export class InputCollector {
       } else if (rec.type === 'error' || rec.type === 'warning') {
         if (rec.type === 'error') this.upstreamErrors++
         else this.upstreamWarnings++
-        await state.log.add(line(rec))
+        await state.log.add(recordLine(rec))
       } else if (rec.type === 'header') {
         const run: StageRun = { source: source.name, header: rec as HeaderRecord, trailer: null }
         open.push(run)
@@ -151,12 +151,12 @@ export class InputCollector {
         const at = open.map((r) => r.header.producer).lastIndexOf(rec.producer as string)
         open.splice(at, 1)[0]!.trailer = rec as TrailerRecord
       } else {
-        await state.unknown.add(line(rec))
+        await state.unknown.add(recordLine(rec))
       }
     }
     if (this.stopped) return
     state.truncation = reader.truncation()
-    if (state.truncation !== null) await state.log.add(line(this.problems.report('error', `${source.name}: ${state.truncation}`)))
+    if (state.truncation !== null) await state.log.add(recordLine(this.problems.report('error', `${source.name}: ${state.truncation}`)))
     state.upstreamProblems = [...reader.upstreamProblems]
   }
 
@@ -171,11 +171,11 @@ export class InputCollector {
       if (problem !== null) {
         this.unreferenced++
         kept = withoutReference(rec)
-        logged = state.log.add(line(this.problems.report('error', `${problem}; the entry is kept without a reference to content`, path)))
+        logged = state.log.add(recordLine(this.problems.report('error', `${problem}; the entry is kept without a reference to content`, path)))
       }
     }
     const size = rec.type === 'file' ? rec.size as number : 0
-    const spilling = this.sorter.add({ key: pathBytes(path).toString('latin1'), input: index, line: lineNumber, kind: rec.type, size, json: line(kept) })
+    const spilling = this.sorter.add({ key: pathAsLatin1(path), input: index, line: lineNumber, kind: rec.type, size, json: recordLine(kept) })
     if (logged === undefined) return spilling
     return spilling === undefined ? logged : Promise.all([logged, spilling]).then(() => {})
   }
@@ -188,13 +188,9 @@ export class InputCollector {
     if (problem !== null) {
       this.unreferenced++
       kept = withoutReference(rec)
-      await state.log.add(line(this.problems.report('error', `snapshot ${rec.name}: ${problem}; it is listed without a reference to it`)))
+      await state.log.add(recordLine(this.problems.report('error', `snapshot ${rec.name}: ${problem}; it is listed without a reference to it`)))
     }
-    await state.snapshots.add(line(kept))
+    await state.snapshots.add(recordLine(kept))
   }
 }
 
-/** A record as one line of the manifest, without its newline. */
-function line(rec: Rec): string {
-  return formatRecord(rec).slice(0, -1)
-}

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import type { HeaderRecord, Rec, TrailerRecord } from '../../protocol/records.js'
-import { formatRecord } from '../../protocol/write-records.js'
+import { formatRecord, recordLine } from '../../protocol/write-records.js'
 import type { InputCollector } from './collect-inputs.js'
 import { LineSpool } from './line-spool.js'
 import type { ProblemLog } from './problem-log.js'
@@ -76,7 +76,7 @@ export class ManifestLines {
         counts.duplicates++
         const how = previous.json === item.json ? 'an identical one' : 'a different one'
         const message = `duplicate entry: kept the one from ${sources[previous.input]}:${previous.line}, dropped ${how} from ${sources[item.input]}:${item.line}`
-        await duplicates.add(formatRecord(this.problems.report('warning', message, Buffer.from(item.key, 'latin1'))).slice(0, -1))
+        await duplicates.add(recordLine(this.problems.report('warning', message, Buffer.from(item.key, 'latin1'))))
         continue
       }
       previous = item
