@@ -5,7 +5,9 @@
  *
  * On-disk layout (also in s3-sysbackup.conf(5)):
  *
- *   DIR/.s3-sysbackup-store            marker: this directory is a store
+ *   DIR/.s3-sysbackup-store            marker: this directory is a store, and
+ *                                      which one (its random instance, which
+ *                                      keys the state directory's caches)
  *   DIR/<key>/<versionId>              the bytes exactly as S3 would hold them
  *                                      (gzip when encoded, so
  *                                      `gunzip < DIR/content/<sha>/<version>`
@@ -61,6 +63,20 @@ import { WHOLE_BODY_BYTES, WholeBody } from './whole-body.js'
 import { flock } from '../util/flock.js'
 import { sha256Of } from '../util/sha256.js'
 
+/**
+ * What names the store a directory holds, from its marker: the random
+ * `instance` written when the store was made, or, in a marker made before
+ * markers had one, its `createdAt` time (the same for every open of that
+ * store, and another store made at the same path has another). Undefined
+ * for a marker with neither (one written by hand), and for a missing store
+ * opened as empty: the caches are then keyed by the path alone.
+ */
+function instanceOf(marker: { createdAt?: unknown, instance?: unknown } | undefined): string | undefined {
+  if (typeof marker?.instance === 'string' && marker.instance !== '') return marker.instance
+  if (typeof marker?.createdAt === 'string' && marker.createdAt !== '') return marker.createdAt
+  return undefined
+}
+
 /** Name of the marker file in a store's directory. */
 export const STORE_MARKER = '.s3-sysbackup-store'
 const MARKER_FORMAT = 's3-sysbackup local store'
@@ -106,6 +122,8 @@ export interface LocalStoreOptions {
 
 export class LocalStore implements Store {
   readonly id: string
+  /** `id#INSTANCE`, INSTANCE from the marker (see instanceOf). */
+  readonly cacheId: string
   readonly requests = new RequestCounter()
   private readonly clock: () => Date
   private readonly pageSize: number
@@ -131,13 +149,14 @@ export class LocalStore implements Store {
       // writing the marker (its temporary file is there), or has just done so.
       const entries = readdirSync(abs).filter((name) => !name.startsWith(`${STORE_MARKER}.tmp-`))
       if (opts.create && entries.length === 0) {
-        writeAtomicSync(marker, JSON.stringify({ format: MARKER_FORMAT, version: MARKER_VERSION, createdAt: (opts.clock ?? (() => new Date()))().toISOString() }) + '\n')
+        const createdAt = (opts.clock ?? (() => new Date()))().toISOString()
+        writeAtomicSync(marker, JSON.stringify({ format: MARKER_FORMAT, version: MARKER_VERSION, createdAt, instance: randomBytes(16).toString('hex') }) + '\n')
       } else if (!entries.includes(STORE_MARKER)) {
         throw new StoreFatalError('open', where, 'NotAStore',
           `${abs} is not an s3-sysbackup store (no ${STORE_MARKER} file)${opts.create ? ' and is not empty; refusing to write into it' : ''}`)
       }
     }
-    let parsed: { format?: unknown, version?: unknown }
+    let parsed: { format?: unknown, version?: unknown, createdAt?: unknown, instance?: unknown }
     try {
       parsed = JSON.parse(readFileSync(marker, 'utf8')) as typeof parsed
     } catch (err) {
@@ -149,14 +168,15 @@ export class LocalStore implements Store {
     }
     const real = realpathSync(abs)
     if (!opts.missingIsEmpty || existsSync(real)) recoverUnsynced(real)
-    return new LocalStore(real, opts)
+    return new LocalStore(real, opts, instanceOf(parsed))
   }
 
   /** This store's `.unsynced-*` journal file while versions it wrote await makeDurable(). */
   private unsyncedFile: string | undefined
 
-  private constructor(readonly dir: string, opts: LocalStoreOptions) {
+  private constructor(readonly dir: string, opts: LocalStoreOptions, instance?: string) {
     this.id = `file:${dir}`
+    this.cacheId = instance === undefined ? this.id : `${this.id}#${instance}`
     this.clock = opts.clock ?? (() => new Date())
     this.pageSize = opts.pageSize ?? 1000
     this.partSize = opts.partSize ?? DEFAULT_PART_SIZE

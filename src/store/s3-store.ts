@@ -57,6 +57,9 @@ const lockChecked = new Map<string, Promise<void>>()
 
 export class S3Store implements Store {
   readonly id: string
+  get cacheId(): string {
+    return this.id
+  }
   readonly requests = new RequestCounter()
   readonly bucket: string
   readonly client: S3Client

@@ -116,11 +116,19 @@ export interface Retention {
  */
 export interface Store {
   /**
-   * Stable identity of the bucket or directory, for keying local caches:
-   * `s3:BUCKET` on AWS, `s3:BUCKET@ENDPOINT` on another endpoint,
+   * Stable identity of the bucket or directory, as messages and headers
+   * name it: `s3:BUCKET` on AWS, `s3:BUCKET@ENDPOINT` on another endpoint,
    * `file:/ABSOLUTE/DIR` for a local store.
    */
   readonly id: string
+  /**
+   * Identity of what the store holds, for keying local caches of it: `id`
+   * for a bucket, whose locked versions nobody can remove; `id#INSTANCE`
+   * for a local store, INSTANCE naming the store its directory holds, so
+   * another store at the same path (a backup disk rotated, a store
+   * deleted and made again) never inherits the caches of the first.
+   */
+  readonly cacheId: string
   /** Every request sent so far, by S3 API name (retries included). */
   readonly requests: RequestCounter
 

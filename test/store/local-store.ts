@@ -123,6 +123,31 @@ t.test('the marker: created in an empty directory, required otherwise', async (t
   t.match((catchSync(() => LocalStore.open(join(root, 'empty'))) as Error).message, /format version 99 is newer/)
 })
 
+t.test('cacheId names the store a directory holds: another store made at the same path has another', async (t) => {
+  const root = t.testdir({})
+  const dir = join(root, 'store')
+  const first = LocalStore.open(dir, { create: true })
+  const marker = JSON.parse(readFileSync(join(dir, STORE_MARKER), 'utf8')) as { instance: string, createdAt: string }
+  t.match(marker.instance, /^[0-9a-f]{32}$/, 'the marker carries a random instance')
+  t.equal(first.cacheId, `${first.id}#${marker.instance}`)
+  t.equal(LocalStore.open(dir).cacheId, first.cacheId, 'the same store reopened: the same cacheId')
+
+  // The disk is rotated (or the store deleted and made again): a new store at the same path.
+  fs.renameSync(dir, join(root, 'disk-a'))
+  const second = LocalStore.open(dir, { create: true })
+  t.equal(second.id, first.id, 'messages still name the path')
+  t.not(second.cacheId, first.cacheId, 'the caches of the first are not the second\'s')
+  fs.renameSync(dir, join(root, 'disk-b'))
+  fs.renameSync(join(root, 'disk-a'), dir)
+  t.equal(LocalStore.open(dir).cacheId, first.cacheId, 'the first disk back in place: its own cacheId again')
+
+  // A marker written before markers had an instance: its creation time names it.
+  writeFileSync(join(dir, STORE_MARKER), JSON.stringify({ format: 's3-sysbackup local store', version: 1, createdAt: marker.createdAt }))
+  t.equal(LocalStore.open(dir).cacheId, `${first.id}#${marker.createdAt}`)
+  writeFileSync(join(dir, STORE_MARKER), JSON.stringify({ format: 's3-sysbackup local store', version: 1 }))
+  t.equal(LocalStore.open(dir).cacheId, first.id, 'a marker with neither: the path alone')
+})
+
 t.test('a new store another stage is making the marker of at that moment is opened, not refused', async (t) => {
   // What the other opener's writeAtomicSync leaves for an instant: its temporary marker.
   const root = t.testdir({ store: { [`${STORE_MARKER}.tmp-4242`]: '{"format":"s3-sysbackup local store","version":1}\n' } })

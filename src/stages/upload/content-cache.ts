@@ -71,8 +71,10 @@ export interface LoadedContentCache {
 
 /**
  * The cache's file in `stateDir`: one per store, named from a hash of the
- * store's id, so two stores (say a bucket and a local directory, or two
- * buckets) never share one. The id is also written inside and checked.
+ * store's cacheId (Store.cacheId), so two stores (say a bucket and a local
+ * directory, two buckets, or two backup disks mounted in turn at one path)
+ * never share one, and each keeps its own. The id is also written inside
+ * and checked.
  */
 export function contentCacheFile(stateDir: string, storeId: string): string {
   return join(stateDir, `content-versions-${sha256Of(storeId).slice(0, 16)}`)
@@ -93,7 +95,7 @@ export function emptyIndexState(): IndexState {
  * On disk it is a text file:
  *
  *     sysbackup-upload content versions 1
- *     store "<store id, as a JSON string>"
+ *     store "<store cacheId, as a JSON string>"
  *     index <complete 0|1> <sweptAt ms|-> <shared 0|1> <versions>
  *     v <sha256> <retainUntil ms> <versionId>      (one per known version)
  *     p <first 16 hex digits of a sha256>          (one per other indexed hash)

@@ -141,8 +141,8 @@ async function* run(ctx: StageContext, settings: UploadSettings, store: Store, h
   // run dated ahead (tests, a clock stepped back) trusts no more than it should.
   const clock = () => new Date(Math.max(wallClock().getTime(), settings.runTime.getTime()))
   for (const name of UPLOAD_COUNTERS) ctx.count(name, 0)
-  const cacheFile = contentCacheFile(settings.stateDir, store.id)
-  const loaded: LoadedContentCache = settings.useCache ? await loadContentCache(cacheFile, store.id, clock()) : { data: null, entries: 0 }
+  const cacheFile = contentCacheFile(settings.stateDir, store.cacheId)
+  const loaded: LoadedContentCache = settings.useCache ? await loadContentCache(cacheFile, store.cacheId, clock()) : { data: null, entries: 0 }
   if (loaded.problem !== undefined) {
     const fields: { path: string, code?: string } = { path: cacheFile }
     if (loaded.code !== undefined) fields.code = loaded.code
@@ -216,7 +216,7 @@ async function* run(ctx: StageContext, settings: UploadSettings, store: Store, h
     try {
       // The cache must never name a version that is not durable yet (a local store batches durability).
       await store.makeDurable?.()
-      ctx.count('cacheSaved', await saveContentCache(cacheFile, store.id, knowledge.toCacheData(!complete), loaded.bytes))
+      ctx.count('cacheSaved', await saveContentCache(cacheFile, store.cacheId, knowledge.toCacheData(!complete), loaded.bytes))
       return undefined
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO'

@@ -165,7 +165,7 @@ for (const kind of ['local', 's3'] as const) {
       const input = await hashed(s.dir, ['a', 'b', 'c'].map(s.path))
       const first = await upload(s.b, ['--state-dir', s.state, '--run-time', iso(0)], input)
       t.equal(first.counts.stored, 3)
-      t.ok(existsSync(contentCacheFile(s.state, first.out[0]!.store as string)), 'cache written')
+      t.ok(existsSync(contentCacheFile(s.state, (await s.b.inspect()).cacheId)), 'cache written')
       const second = await upload(s.b, ['--state-dir', s.state, '--run-time', iso(1)], input)
       t.equal(second.status, 0)
       t.same(second.req, {}, 'no request of any kind')
@@ -434,7 +434,7 @@ for (const kind of ['local', 's3'] as const) {
       const s = await setup(t, { a: 'a', b: 'b' })
       const input = await hashed(s.dir, [s.path('a'), s.path('b')])
       const first = await upload(s.b, ['--state-dir', s.state, '--run-time', iso(0)], input)
-      const file = contentCacheFile(s.state, first.out[0]!.store as string)
+      const file = contentCacheFile(s.state, (await s.b.inspect()).cacheId)
       const good = readFileSync(file, 'latin1')
       const otherStore = good.replace(/^store .*$/m, 'store "file:/somewhere/else"')
       for (const [name, damaged, reason] of [
