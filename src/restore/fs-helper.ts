@@ -2,6 +2,7 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process'
 import { futimesSync, lutimesSync } from 'node:fs'
 import { lutimes } from 'node:fs/promises'
 import type { Readable, Writable } from 'node:stream'
+import { Fifo } from '../util/fifo.js'
 
 /**
  * The program of the helper: requests on stdin, NUL-separated fields
@@ -75,7 +76,7 @@ interface Pending {
  * helper, too, resolves nothing on disk but the last component.
  */
 export class FsHelper {
-  private readonly pending: Pending[] = []
+  private readonly pending = new Fifo<Pending>()
   /** Requests not yet written: they go out together, once per turn of the event loop (a pipe write and a wakeup of the helper each cost more than the request). */
   private outgoing: Buffer[] = []
   /** A flush is due at the next turn of the event loop. */
@@ -213,7 +214,7 @@ export class FsHelper {
 
   private fail(err: Error): void {
     this.failed ??= err
-    for (const waiter of this.pending.splice(0)) waiter.reject(err)
+    for (const waiter of this.pending.drain()) waiter.reject(err)
   }
 
   /** Waits for every answer, then ends the helper. */

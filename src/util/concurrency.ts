@@ -1,3 +1,5 @@
+import { Fifo } from './fifo.js'
+
 /**
  * Maps `fn` over `source` with at most `limit` calls in flight, yielding
  * results in input order. The source is pulled only as fast as results are
@@ -14,7 +16,8 @@ export async function* mapOrdered<T, R>(
   fn: (item: T) => R | Promise<R>,
 ): AsyncGenerator<R> {
   if (limit < 1) throw new RangeError('limit must be at least 1')
-  const window: { result: R | Promise<R>, settled: boolean }[] = []
+  const window = new Fifo<{ result: R | Promise<R>, settled: boolean }>()
+  // `yield x` awaits x in an async generator: a rejection is thrown here, at its turn.
   try {
     for await (const item of source) {
       let result: R | Promise<R>
@@ -36,15 +39,15 @@ export async function* mapOrdered<T, R>(
         result.then(() => { call.settled = true }, () => { call.settled = true })
         window.push(call)
       }
-      if (window.length >= limit) yield await window.shift()!.result
+      if (window.length >= limit) yield window.shift()!.result
       // Results ready at the head are passed on without waiting for the
       // window to fill: a window of thousands (sysbackup-upload's) held
       // that many finished records for nothing.
-      while (window.length > 0 && window[0]!.settled) yield await window.shift()!.result
+      while (window.length > 0 && window.first()!.settled) yield window.shift()!.result
     }
-    while (window.length > 0) yield await window.shift()!.result
+    while (window.length > 0) yield window.shift()!.result
   } finally {
-    await Promise.allSettled(window.map((call) => call.result))
+    await Promise.allSettled(window.drain().map((call) => call.result))
   }
 }
 

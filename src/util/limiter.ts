@@ -1,3 +1,5 @@
+import { Fifo } from './fifo.js'
+
 /**
  * A weighted semaphore: at most `capacity` units held at once. The upload
  * stage uses three: one counting uploads (weight 1 each, capacity --jobs),
@@ -8,13 +10,14 @@
  */
 export class Limiter {
   private held = 0
-  private readonly waiting: { weight: number, grant: () => void, refuse: (reason: unknown) => void }[] = []
+  /** Arrival order; as long as the stage's window when uploads queue (hence a Fifo, not an array's shift). */
+  private readonly waiting = new Fifo<{ weight: number, grant: () => void, refuse: (reason: unknown) => void }>()
 
   /** Once `signal` is aborted, waits are refused with its reason (one listener, however many wait). */
   constructor(readonly capacity: number, private readonly signal?: AbortSignal) {
     if (!(capacity >= 1)) throw new RangeError('capacity must be at least 1')
     signal?.addEventListener('abort', () => {
-      for (const w of this.waiting.splice(0)) w.refuse(signal.reason)
+      for (const w of this.waiting.drain()) w.refuse(signal.reason)
     }, { once: true })
   }
 
@@ -66,6 +69,6 @@ export class Limiter {
   }
 
   private grantWaiting(): void {
-    while (this.waiting.length > 0 && this.fits(this.waiting[0]!.weight)) this.waiting.shift()!.grant()
+    while (this.waiting.length > 0 && this.fits(this.waiting.first()!.weight)) this.waiting.shift()!.grant()
   }
 }
