@@ -87,7 +87,7 @@ export async function* buildManifest(ctx: StageContext, settings: ManifestSettin
     const header = manifestHeader(settings, inputs, startedAt)
     const manifest = new ManifestLines(header, inputs, problems, verdict, dir, settings.now)
     const compressed = await dir.file('manifest.ndjson.gz')
-    await writeManifest(manifest.lines(), compressed, settings.outputFile, ctx.signal)
+    await writeManifest(manifest.blocks(), compressed, settings.outputFile, ctx.signal)
     ctx.count('entries', manifest.counts.entries)
     ctx.count('duplicates', manifest.counts.duplicates)
     ctx.count('sortRuns', inputs.sorter.runs)
@@ -198,7 +198,7 @@ function sumRequests(all: Record<string, number>[]): Record<string, number> {
  * asked, uncompressed to `outputFile` (through a temporary file renamed
  * into place once complete, so a failed run leaves no half manifest there).
  */
-async function writeManifest(lines: AsyncIterable<string>, compressed: string, outputFile: string | undefined, signal: AbortSignal): Promise<void> {
+async function writeManifest(blocks: AsyncIterable<string>, compressed: string, outputFile: string | undefined, signal: AbortSignal): Promise<void> {
   let output: { handle: FileHandle, temp: string } | undefined
   if (outputFile !== undefined) {
     const temp = join(dirname(outputFile), `.${basename(outputFile)}.${process.pid}.tmp`)
@@ -210,7 +210,7 @@ async function writeManifest(lines: AsyncIterable<string>, compressed: string, o
   }
   let done = false
   try {
-    await writeGzipMembers(chunks(lines, output?.handle, signal), compressed, { level: MANIFEST_GZIP_LEVEL, memberBytes: MANIFEST_MEMBER_BYTES })
+    await writeGzipMembers(chunks(blocks, output?.handle, signal), compressed, { level: MANIFEST_GZIP_LEVEL, memberBytes: MANIFEST_MEMBER_BYTES })
     done = !signal.aborted
   } finally {
     if (output !== undefined) {
@@ -222,23 +222,14 @@ async function writeManifest(lines: AsyncIterable<string>, compressed: string, o
 }
 
 /**
- * Lines gathered into Buffers of about 64 KiB, each also written to
- * `output`. Stops early when `signal` aborts (the caller then stores nothing).
+ * The manifest's blocks of text as Buffers, each also written to `output`.
+ * Stops early when `signal` aborts (the caller then stores nothing).
  */
-async function* chunks(lines: AsyncIterable<string>, output: FileHandle | undefined, signal: AbortSignal): AsyncGenerator<Buffer> {
-  let text = ''
-  const flush = async (): Promise<Buffer> => {
-    const chunk = Buffer.from(text)
-    text = ''
+async function* chunks(blocks: AsyncIterable<string>, output: FileHandle | undefined, signal: AbortSignal): AsyncGenerator<Buffer> {
+  for await (const block of blocks) {
+    if (signal.aborted) return
+    const chunk = Buffer.from(block)
     if (output !== undefined) await output.write(chunk)
-    return chunk
+    yield chunk
   }
-  for await (const line of lines) {
-    text += line
-    if (text.length >= 64 * 1024) {
-      if (signal.aborted) return
-      yield await flush()
-    }
-  }
-  if (text !== '') yield await flush()
 }

@@ -133,9 +133,9 @@ export async function saveContentCache(file: string, storeId: string, data: Cont
   function* lines(): Generator<string> {
     // Version entries put their prefix in the index when loaded: write only the others.
     const withVersion = new Set<bigint>()
-    for (const { sha256, line } of versionLinesOf(data.versions)) {
+    for (const { sha256, line, loaded } of versionLinesOf(data.versions)) {
       // A version id learned from the store must be what the file can hold: printable ASCII, one byte per character (it is written as latin1).
-      if (!VERSION_LINE.test(line)) continue
+      if (loaded !== true && !VERSION_LINE.test(line)) continue
       entries++
       withVersion.add(prefixOf(sha256))
       yield line + '\n'

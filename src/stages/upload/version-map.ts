@@ -11,6 +11,8 @@ export interface VersionLine {
   sha256: string
   /** `v <sha256> <retainUntil ms> <versionId>`, without its newline. */
   line: string
+  /** A line read from the cache file, which checked it as it loaded (not checked again when saved). */
+  loaded?: true
 }
 
 /**
@@ -156,7 +158,7 @@ export class VersionMap extends VersionsReader {
       const wanted = onlyUsed ? USED : 0
       for (const i of this.loaded.indexes()) {
         const flags = this.flags[i]!
-        if ((flags & REPLACED) === 0 && (flags & wanted) === wanted) yield { sha256: this.loaded.key(i), line: this.loaded.line(i) }
+        if ((flags & REPLACED) === 0 && (flags & wanted) === wanted) yield { sha256: this.loaded.key(i), line: this.loaded.line(i), loaded: true }
       }
     }
     for (const line of formattedLines(this.learned)) if (!onlyUsed || this.isUsed(line.sha256)) yield line
