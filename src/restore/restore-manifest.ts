@@ -109,9 +109,10 @@ async function* restore(run: RestoreRun): AsyncGenerator<Rec> {
   const snapshots: Rec[] = []
   try {
     const tasks = entryTasks(run, r, symlinks, snapshots)
+    // Plain loops: `yield*` over an array costs several promise turns per element.
     for await (const recs of mapUnordered(tasks, Math.max(1, run.jobs), (task) => task())) {
-      yield* recs
-      yield* r.drainLate()
+      for (const rec of recs) yield rec
+      for (const rec of r.drainLate()) yield rec
     }
     await r.timesSettled()
     yield* r.drainLate()
@@ -282,8 +283,8 @@ async function* dryRun(run: RestoreRun): AsyncGenerator<Rec> {
   const snapshots: Rec[] = []
   try {
     for await (const entry of selectedEntries(run, snapshots)) {
-      if ('problems' in entry) yield* entry.problems
-      else yield* await planEntry(ctx, target, run.target, entry)
+      const recs = 'problems' in entry ? entry.problems : await planEntry(ctx, target, run.target, entry)
+      for (const rec of recs) yield rec
     }
     yield* verdictProblems(run)
     if (run.snapshots !== null) {

@@ -62,7 +62,7 @@ export class LineSpool {
   /** Every line added, in order. Call once, after the last add. */
   async *lines(): AsyncGenerator<string> {
     if (this.handle === undefined) {
-      yield* this.pending
+      for (const line of this.pending) yield line
       return
     }
     await this.flush()
