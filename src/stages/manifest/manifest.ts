@@ -198,7 +198,7 @@ function sumRequests(all: Record<string, number>[]): Record<string, number> {
  * asked, uncompressed to `outputFile` (through a temporary file renamed
  * into place once complete, so a failed run leaves no half manifest there).
  */
-async function writeManifest(blocks: AsyncIterable<string>, compressed: string, outputFile: string | undefined, signal: AbortSignal): Promise<void> {
+async function writeManifest(blocks: AsyncIterable<Buffer>, compressed: string, outputFile: string | undefined, signal: AbortSignal): Promise<void> {
   let output: { handle: FileHandle, temp: string } | undefined
   if (outputFile !== undefined) {
     const temp = join(dirname(outputFile), `.${basename(outputFile)}.${process.pid}.tmp`)
@@ -222,14 +222,13 @@ async function writeManifest(blocks: AsyncIterable<string>, compressed: string, 
 }
 
 /**
- * The manifest's blocks of text as Buffers, each also written to `output`.
- * Stops early when `signal` aborts (the caller then stores nothing).
+ * The manifest's blocks, each also written to `output`. Stops early when
+ * `signal` aborts (the caller then stores nothing).
  */
-async function* chunks(blocks: AsyncIterable<string>, output: FileHandle | undefined, signal: AbortSignal): AsyncGenerator<Buffer> {
+async function* chunks(blocks: AsyncIterable<Buffer>, output: FileHandle | undefined, signal: AbortSignal): AsyncGenerator<Buffer> {
   for await (const block of blocks) {
     if (signal.aborted) return
-    const chunk = Buffer.from(block)
-    if (output !== undefined) await output.write(chunk)
-    yield chunk
+    if (output !== undefined) await output.write(block)
+    yield block
   }
 }
