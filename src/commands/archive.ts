@@ -9,7 +9,8 @@ import { loadConfig } from '../config/load-config.js'
 import { DEFAULT_CONFIG_DIR, SCHEMA } from '../config/schema.js'
 import { listPickers } from '../stages/pick/pickers-dir.js'
 import { listPrograms } from '../util/programs-dir.js'
-import { STORE_OPTION } from '../store/open-store.js'
+import { localStoreDir, STORE_OPTION } from '../store/open-store.js'
+import { checkStoreStillThere, rememberStore } from '../archive/known-stores.js'
 import { progressReporter } from '../archive/progress.js'
 import { takeRunLock } from '../archive/run-lock.js'
 import { useBatchScheduling } from '../archive/cpu-scheduling.js'
@@ -34,7 +35,7 @@ const DAY_MS = 86_400_000
  */
 export const archiveCommand: CommandSpec = {
   name: 's3-sysbackup archive',
-  synopsis: '[--config DIR] [--store DIR] [--dry-run] [--json] [options]',
+  synopsis: '[--config DIR] [--store DIR] [--new-store] [--dry-run] [--json] [options]',
   summary: 'Backs this machine up: runs the pickers and snapshotters of the configuration,\n'
     + 'stores new content once, extends the retention of content still in use, and\n'
     + 'stores the run\'s manifest, everything under Object Lock. Exit status 0 when the\n'
@@ -48,6 +49,7 @@ export const archiveCommand: CommandSpec = {
     { name: 'wait', type: 'number', arg: 'SECONDS', help: 'wait this long for another run of this machine to finish (default: [archive] lock_wait)' },
     { name: 'jobs', alias: 'j', type: 'number', arg: 'N', help: `uploads and HEAD requests at once (default ${UPLOAD_JOBS})` },
     { name: 'cpu-scheduling', type: 'string', arg: 'POLICY', help: 'batch or normal: the CPU scheduling policy of the run and what it starts (default: [archive] cpu_scheduling, batch)' },
+    { name: 'new-store', type: 'flag', help: 'start a new local store even where this machine backed up into one that is no longer there (a new disk of a rotation)' },
     { name: 'dry-run', type: 'flag', help: 'store nothing: say what would be stored and what it would cost' },
     { name: 'json', type: 'flag', help: 'print the summary as one JSON object' },
     { name: 'progress', type: 'flag', help: 'show a progress line even when standard error is not a terminal' },
@@ -76,6 +78,7 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
     const why = await useBatchScheduling()
     if (why !== undefined) io.stderr.write(`s3-sysbackup archive: warning: CPU scheduling stays normal: ${why}\n`)
   }
+  const localDir = localStoreDir(config, { ...(args.has('store') && { storeDir: args.string('store')! }) })
   const controller = new AbortController()
   const release = await takeRunLock(stateDir, wait ?? config.values.archive.lock_wait, controller.signal)
   // The run's time is when it got the lock: a run that waited for another
@@ -90,6 +93,8 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   try {
+    // Under the run lock: no other run of this machine makes or writes a store meanwhile.
+    if (localDir !== undefined && !args.flag('new-store')) checkStoreStillThere(stateDir, localDir)
     // The stages read the same configuration directory the wrapper resolved.
     const common = config.dir ? ['--config', config.dir] : []
     const storeArgs = args.has('store') ? ['--store', args.string('store')!] : []
@@ -137,6 +142,10 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
         ...shared,
       })
     progress.done()
+    if (localDir !== undefined && !dryRun) {
+      const problem = await rememberStore(stateDir, localDir)
+      if (problem !== undefined) io.stderr.write(`s3-sysbackup archive: warning: ${problem}\n`)
+    }
     const summary = summarize({
       exits: result.exits,
       sinkRecords: result.sinkRecords,

@@ -77,6 +77,39 @@ function instanceOf(marker: { createdAt?: unknown, instance?: unknown } | undefi
   return undefined
 }
 
+/** What a directory holds, as far as being a local store goes (see storeIn). */
+export type DirectoryStore =
+  /** Nothing yet: the directory is missing or empty, and LocalStore.open with `create` would make a store of it. */
+  | { kind: 'none' }
+  /** A store, named by its marker's instance (see instanceOf). */
+  | { kind: 'store', instance?: string, createdAt?: string }
+  /** Anything else (other files, an unreadable directory or marker): LocalStore.open refuses it. */
+  | { kind: 'other' }
+
+/** What `dir` holds, read without opening (or creating) a store there. */
+export function storeIn(dir: string): DirectoryStore {
+  let names: string[]
+  try {
+    names = readdirSync(dir).filter((name) => !name.startsWith(`${STORE_MARKER}.tmp-`))
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? { kind: 'none' } : { kind: 'other' }
+  }
+  if (names.length === 0) return { kind: 'none' }
+  if (!names.includes(STORE_MARKER)) return { kind: 'other' }
+  let marker: { createdAt?: unknown, instance?: unknown }
+  try {
+    marker = JSON.parse(readFileSync(join(dir, STORE_MARKER), 'utf8')) as typeof marker
+  } catch {
+    return { kind: 'other' }
+  }
+  const instance = instanceOf(marker)
+  return {
+    kind: 'store',
+    ...(instance !== undefined && { instance }),
+    ...(typeof marker.createdAt === 'string' && { createdAt: marker.createdAt }),
+  }
+}
+
 /** Name of the marker file in a store's directory. */
 export const STORE_MARKER = '.s3-sysbackup-store'
 const MARKER_FORMAT = 's3-sysbackup local store'

@@ -86,15 +86,10 @@ export async function openStore(config: LoadedConfig, opts: OpenStoreOptions = {
     ...(opts.pageSize !== undefined && { pageSize: opts.pageSize }),
     ...(opts.partSize !== undefined && { partSize: opts.partSize }),
   }
-  if (opts.storeDir !== undefined) {
-    if (opts.storeDir === '') throw new ConfigError('--store needs a directory')
-    return LocalStore.open(resolve(opts.cwd ?? process.cwd(), opts.storeDir), storeOptions)
-  }
+  const localDir = localStoreDir(config, opts)
+  if (localDir !== undefined) return LocalStore.open(localDir, storeOptions)
   const s3 = config.values.s3
   const where = config.file ?? 'configuration'
-  if (s3.bucket?.startsWith('file:')) {
-    return LocalStore.open(localDirOf(s3.bucket, config.dir ?? opts.cwd ?? process.cwd(), where), storeOptions)
-  }
   const endpoint = opts.endpoint ?? s3.endpoint
   if (endpoint !== undefined && !isUrl(endpoint)) {
     throw new ConfigError(`${opts.endpoint !== undefined ? 'endpoint' : `${where}: [s3] endpoint`} "${endpoint}" is not a URL (e.g. https://s3.example.com)`)
@@ -102,6 +97,21 @@ export async function openStore(config: LoadedConfig, opts: OpenStoreOptions = {
   // Loaded here so that local-store commands never pay for importing the SDK.
   const { openS3Store } = await import('./open-s3-store.js')
   return openS3Store(config, { ...opts, ...(endpoint !== undefined && { endpoint }) })
+}
+
+/**
+ * The directory of the local store openStore would open (`--store DIR`,
+ * else a `file:DIR` bucket setting), absolute; undefined for a bucket.
+ * Throws ConfigError for an empty directory.
+ */
+export function localStoreDir(config: LoadedConfig, opts: Pick<OpenStoreOptions, 'storeDir' | 'cwd'>): string | undefined {
+  if (opts.storeDir !== undefined) {
+    if (opts.storeDir === '') throw new ConfigError('--store needs a directory')
+    return resolve(opts.cwd ?? process.cwd(), opts.storeDir)
+  }
+  const bucket = config.values.s3.bucket
+  if (!bucket?.startsWith('file:')) return undefined
+  return localDirOf(bucket, config.dir ?? opts.cwd ?? process.cwd(), config.file ?? 'configuration')
 }
 
 /** The directory of a `file:DIR` bucket setting; relative to `baseDir`. */
