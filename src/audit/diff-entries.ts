@@ -10,7 +10,7 @@ export interface FieldChange {
 }
 
 /** The metadata fields diff compares, besides content; `owner` and `group` are names when known, else ids. */
-export const METADATA_FIELDS = ['type', 'owner', 'group', 'mode', 'acl', 'defaultAcl', 'target', 'device'] as const
+export const METADATA_FIELDS = ['type', 'owner', 'group', 'mode', 'acl', 'defaultAcl', 'xattrs', 'target', 'device'] as const
 export type MetadataField = (typeof METADATA_FIELDS)[number]
 
 /** One difference between two backups. */
@@ -156,6 +156,12 @@ function fieldOf(rec: Rec, field: MetadataField): string | undefined {
     case 'mode': return typeof rec.mode === 'string' ? rec.mode : undefined
     case 'acl': return typeof rec.acl === 'string' ? rec.acl : undefined
     case 'defaultAcl': return typeof rec.defaultAcl === 'string' ? rec.defaultAcl : undefined
+    case 'xattrs': {
+      // `name=base64,…` in name order (sysbackup-pick records them sorted).
+      if (typeof rec.xattrs !== 'object' || rec.xattrs === null) return undefined
+      return Object.entries(rec.xattrs as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+        .map(([name, value]) => `${name}=${String(value)}`).join(',')
+    }
     case 'target': {
       if (rec.type !== 'symlink') return undefined
       try {

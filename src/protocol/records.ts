@@ -76,6 +76,12 @@ export interface EntryFields {
   acl?: string
   /** Default POSIX ACL of a directory, short text form, only when it has one. */
   defaultAcl?: string
+  /**
+   * Extended attributes other than the POSIX ACLs (file capabilities,
+   * SELinux labels, `user.*`…): name to base64 value, names sorted; only
+   * when the entry has some.
+   */
+  xattrs?: Record<string, string>
 }
 
 export interface FileRecord extends Rec, EntryFields {

@@ -9,7 +9,7 @@ const TIMES_IN_FLIGHT = 64
 
 /**
  * The last pass of a restore over directories, deepest first: owner,
- * group and mode (chown before chmod), then ACLs (access and default,
+ * group and mode (chown before chmod), then extended attributes, ACLs (access and default,
  * batched) and times, all through each directory's own O_PATH descriptor,
  * so no path is resolved again and a parent's final mode cannot get in the
  * way. Yields a `dir` record per directory entry restored. A directory
@@ -40,6 +40,7 @@ export async function* finishDirectories(r: Restorer): AsyncGenerator<Rec> {
       const uid = r.parts.owners.uid(entry.user, entry.uid)
       const gid = r.parts.owners.gid(entry.group, entry.gid)
       r.owner(setOwnerAndMode(handle.self(), uid, gid, entry.mode, fstatSync(handle.fd, { bigint: true })))
+      yield* await r.xattrs(handle, '.', entry)
       yield* await r.acl(handle, '.', entry)
       if (dir.entry !== undefined) yield r.done(dir.entry, 'dir')
       else r.count('dirsImplied')

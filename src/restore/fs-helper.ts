@@ -7,14 +7,15 @@ import { Fifo } from '../util/fifo.js'
 /**
  * The program of the helper: requests on stdin, NUL-separated fields
  * `op id a b path` (op T: set times, a = atime and b = mtime in
- * nanoseconds; op N: mknod, a = mode with type bits, b = rdev), one answer
+ * nanoseconds; op N: mknod, a = mode with type bits, b = rdev; op X: set
+ * an extended attribute, a = its name, b = its value in base64), one answer
  * line per request on stdout, in order: `id 0` or `id ERRNO-NAME`. Nothing
  * is ever followed: times are set with follow_symlinks=False
- * (utimensat(AT_SYMLINK_NOFOLLOW)), and mknod never follows its last
- * component.
+ * (utimensat(AT_SYMLINK_NOFOLLOW)), attributes with lsetxattr, and mknod
+ * never follows its last component.
  */
 const HELPER_SOURCE = String.raw`
-import errno, os, sys
+import base64, errno, os, sys
 inp = sys.stdin.buffer.raw
 out = sys.stdout.buffer
 out.write(b'ready\n'); out.flush()
@@ -37,6 +38,8 @@ while True:
                 os.utime(path, ns=(int(a), int(b)), follow_symlinks=False)
             elif op == b'N':
                 os.mknod(path, int(a), int(b))
+            elif op == b'X':
+                os.setxattr(path, a, base64.b64decode(b, validate=True), follow_symlinks=False)
             else:
                 raise OSError(errno.EINVAL, 'unknown request')
             answers.append(rid + b' 0\n')
@@ -62,7 +65,7 @@ interface Pending {
 
 /**
  * What Node cannot do with full fidelity, done by one long-lived python3
- * process: setting times to the nanosecond (Node's utimes takes double
+ * process: setting extended attributes, times to the nanosecond (Node's utimes takes double
  * seconds, which near 1.7e9 s cannot hold most nanosecond values — checked:
  * 998 of 1000 random values came back different) and creating FIFOs,
  * sockets and device nodes (Node has no mknod). Requests are pipelined;
@@ -168,6 +171,16 @@ export class FsHelper {
   mknod(path: Buffer, mode: number, rdev: number): Promise<void> {
     if (this.child === null) return Promise.reject(new HelperError('ENOSYS'))
     return this.request('N', String(mode), String(rdev), path)
+  }
+
+  /**
+   * Sets the extended attribute `name` of the entry at `path` (not
+   * following a symlink there) to the bytes of `valueB64`. Rejects with
+   * HelperError; ENOSYS without python3 (Node has no call for it).
+   */
+  setXattr(path: Buffer, name: string, valueB64: string): Promise<void> {
+    if (this.child === null) return Promise.reject(new HelperError('ENOSYS'))
+    return this.request('X', name, valueB64, path)
   }
 
   private request(op: string, a: string, b: string, path: Buffer, when: 'now' | 'later' = 'now'): Promise<void> {

@@ -24,6 +24,8 @@ interface EntryBase {
   mtimeNs: bigint
   acl?: string
   defaultAcl?: string
+  /** Extended attributes: name and value in base64, as sysbackup-pick records them. */
+  xattrs?: [name: string, valueB64: string][]
 }
 
 export interface FileEntry extends EntryBase {
@@ -51,7 +53,8 @@ const KINDS = new Set(['fifo', 'socket', 'char', 'block'])
  * read): a path that is not absolute and normal, a mode that is not 4
  * octal digits, ids or times that are not numbers, a file without a
  * content key (its content was not stored) or with a key that is not
- * `content/<sha256>`, a sha256 that disagrees with the key.
+ * `content/<sha256>`, a sha256 that disagrees with the key, extended
+ * attributes that are not names to base64 values.
  */
 export function parseEntry(rec: Rec): RestoreEntry {
   let path: FsPath
@@ -91,6 +94,7 @@ export function parseEntry(rec: Rec): RestoreEntry {
     if (rec.type !== 'dir') fail('only a directory has a default ACL')
     base.defaultAcl = rec.defaultAcl as string
   }
+  if (rec.xattrs !== undefined) base.xattrs = parseXattrs(rec.xattrs, fail)
   switch (rec.type) {
     case 'dir':
       return become<DirEntry>(base, { type: 'dir' })
@@ -131,6 +135,20 @@ export function parseEntry(rec: Rec): RestoreEntry {
     default:
       return fail(`"${rec.type}" is not an entry type`)
   }
+}
+
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
+
+/** The `xattrs` field: an object of names (`namespace.name`, no NUL) to base64 values. */
+function parseXattrs(field: unknown, fail: (message: string) => never): [string, string][] {
+  if (typeof field !== 'object' || field === null || Array.isArray(field)) return fail('"xattrs" is not an object of names to base64 values')
+  const xattrs: [string, string][] = []
+  for (const [name, value] of Object.entries(field as Record<string, unknown>)) {
+    if (!/^[a-z]+\.[^\0]+$/.test(name)) fail(`"xattrs": ${JSON.stringify(name)} is not an extended attribute name`)
+    if (typeof value !== 'string' || !BASE64.test(value)) fail(`"xattrs": the value of ${name} is not base64`)
+    xattrs.push([name, value as string])
+  }
+  return xattrs
 }
 
 /**

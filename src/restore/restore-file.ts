@@ -10,8 +10,8 @@ import type { Restorer } from './restorer.js'
 
 /**
  * Restores one file entry: its content (downloaded, verified, written to a
- * temporary name and renamed into place), owner, group, mode, times and
- * ACLs — or a hard link to the entry it shares an inode with. A file that
+ * temporary name and renamed into place), owner, group, mode, times,
+ * extended attributes and ACLs — or a hard link to the entry it shares an inode with. A file that
  * is already there with the same content is skipped (its metadata set
  * again); a different one is replaced only with --overwrite. Returns the
  * entry's records. Only a StoreFatalError (the store refuses everything)
@@ -63,7 +63,7 @@ async function writeEntry(r: Restorer, entry: FileEntry): Promise<{ recs: Rec[],
         r.parts.content.remember(entry.content!.sha256, entry.parts)
         const recs: Rec[] = [r.done(entry, 'skipped', { reason: 'already there with the same content' })]
         if (st.mtimeNs !== entry.mtimeNs) recs.push(...await r.times(dir, name, entry))
-        recs.push(...await r.acl(dir, name, entry, st))
+        recs.push(...await r.xattrs(dir, name, entry), ...await r.acl(dir, name, entry, st))
         return { recs, source: { parts: entry.parts, st } }
       }
       if (!r.parts.overwrite) return { recs: r.kept(entry, `a different ${existing.kind === 'file' ? 'file' : existing.kind} is there`), source: null }
@@ -81,7 +81,7 @@ async function writeEntry(r: Restorer, entry: FileEntry): Promise<{ recs: Rec[],
     if (fetched.from === 'local') r.count('copiedLocally')
     const recs: Rec[] = [r.done(entry, action, { size: fetched.bytes })]
     if (!timesSet) r.timesLater(dir, name, entry)
-    recs.push(...await r.acl(dir, name, entry, st))
+    recs.push(...await r.xattrs(dir, name, entry), ...await r.acl(dir, name, entry, st))
     return { recs, source: { parts: entry.parts, st } }
   } catch (err) {
     if (err instanceof StoreFatalError) throw err

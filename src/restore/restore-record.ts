@@ -36,7 +36,7 @@ export interface RestoreRecord extends Rec {
 export const RESTORE_COUNTERS = [
   'entries', 'files', 'dirs', 'symlinks', 'specials', 'snapshots',
   'written', 'replaced', 'linked', 'symlinked', 'dirsSet', 'skipped', 'kept', 'failed', 'wouldWrite', 'filtered',
-  'bytesWritten', 'bytesDownloaded', 'copiedLocally', 'aclsSet', 'dirsImplied', 'ownerDenied', 'restoreThroughRun',
+  'bytesWritten', 'bytesDownloaded', 'copiedLocally', 'aclsSet', 'xattrsSet', 'xattrsDenied', 'dirsImplied', 'ownerDenied', 'restoreThroughRun',
 ] as const
 
 export type RestoreCounter = (typeof RESTORE_COUNTERS)[number]

@@ -61,7 +61,7 @@ export async function restoreSpecial(r: Restorer, entry: SpecialEntry): Promise<
       closeSync(fd)
     }
     const recs: Rec[] = [r.done(entry, action, action === 'skipped' ? { reason: `already a ${entry.kind} there` } : {})]
-    recs.push(...await r.times(dir, name, entry), ...await r.acl(dir, name, entry, st))
+    recs.push(...await r.times(dir, name, entry), ...await r.xattrs(dir, name, entry), ...await r.acl(dir, name, entry, st))
     return recs
   } catch (err) {
     return r.failed(entry, 'not restored', err)

@@ -10,7 +10,8 @@ import type { Restorer } from './restorer.js'
 /**
  * Restores one symbolic link: made with the manifest's target as is
  * (relative or absolute, inside the target or not — it is never followed
- * by the restore), then its owner (lchown) and times (no-follow). The
+ * by the restore), then its owner (lchown), times and extended attributes
+ * (no-follow). The
  * engine restores symlinks after every file and special file, so no entry
  * beneath a restored link can be written through it. An identical link is
  * skipped; anything else in the way is replaced only with --overwrite (a
@@ -46,7 +47,7 @@ export async function restoreSymlink(r: Restorer, entry: SymlinkEntry): Promise<
     }
     r.owner(setSymlinkOwner(dir.at(name), r.parts.owners.uid(entry.user, entry.uid), r.parts.owners.gid(entry.group, entry.gid)))
     const recs: Rec[] = [r.done(entry, action, action === 'skipped' ? { reason: 'already there with the same target' } : {})]
-    recs.push(...await r.times(dir, name, entry))
+    recs.push(...await r.times(dir, name, entry), ...await r.xattrs(dir, name, entry))
     return recs
   } catch (err) {
     return r.failed(entry, 'not restored', err)

@@ -43,6 +43,7 @@ export class Restorer {
   readonly links = new HardLinks()
   readonly late: Rec[] = []
   private ownerWarned = false
+  private xattrWarned = false
   private readonly timesPending = new Set<Promise<void>>()
 
   constructor(readonly parts: RestorerParts) {}
@@ -143,6 +144,44 @@ export class Restorer {
       failed: (message) => { this.late.push(this.ctx.problem('error', message, { path: entry.path })) },
     })
     return []
+  }
+
+  /**
+   * Sets an entry's extended attributes (when it has any) at `name` in
+   * `dir`, never following it: after its content, owner and mode, as chown
+   * and a write clear a file's capabilities (security.capability). One
+   * refused with EPERM (a restore not run as root, for the trusted and
+   * security namespaces) is counted and said once, as a refused chown is;
+   * other failures are errors naming the attribute.
+   */
+  async xattrs(dir: DirHandle, name: Buffer | string, entry: RestoreEntry): Promise<Rec[]> {
+    if (entry.xattrs === undefined) return []
+    const problems: Rec[] = []
+    const path = dir.forChild(name)
+    let denied = false
+    for (const [attribute, value] of entry.xattrs) {
+      try {
+        await this.parts.helper.setXattr(path, attribute, value)
+      } catch (err) {
+        if (err instanceof HelperError && err.code === 'EPERM') {
+          denied = true
+          continue
+        }
+        const why = err instanceof HelperError && err.code === 'ENOSYS' && !this.parts.helper.available
+          ? `needs python3 (${this.parts.helper.unavailable ?? 'unavailable'})` : describe(err)
+        problems.push(this.ctx.problem('error', `extended attribute ${attribute} not restored: ${why}`, { path: entry.path }))
+      }
+    }
+    if (denied) this.xattrsDenied()
+    else if (problems.length === 0) this.count('xattrsSet')
+    return problems
+  }
+
+  private xattrsDenied(): void {
+    this.ctx.count('xattrsDenied')
+    if (this.xattrWarned) return
+    this.xattrWarned = true
+    this.late.push(this.ctx.problem('warning', 'extended attributes of the trusted and security namespaces (file capabilities, SELinux labels) are not being restored: not permitted (run the restore as root)', { code: 'EPERM' }))
   }
 
   /** Problems found since the last call. */

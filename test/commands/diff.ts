@@ -29,6 +29,13 @@ function before(src: string): void {
   symlinkSync('a', join(src, 'link'))
   writeFileSync(join(src, 'retyped'), 'a file first\n')
   writeFileSync(join(src, 'removed'), 'gone soon\n')
+  writeFileSync(join(src, 'xattr'), 'x\n')
+  setXattr(join(src, 'xattr'), 'user.tag', 'v1')
+}
+
+/** python3: Node has no call for extended attributes. */
+function setXattr(path: string, name: string, value: string): void {
+  execFileSync('python3', ['-c', 'import os, sys; os.setxattr(sys.argv[1], sys.argv[2], sys.argv[3].encode())', path, name, value])
 }
 
 /** The changes. */
@@ -44,6 +51,8 @@ function change(src: string): void {
   symlinkSync('keep', join(src, 'retyped'))
   rmSync(join(src, 'removed'))
   writeFileSync(join(src, 'added'), 'new\n')
+  setXattr(join(src, 'xattr'), 'user.tag', 'v2')
+  setXattr(join(src, 'xattr'), 'user.more', 'm')
 }
 
 function hashOf(m: StoredManifest, path: string): string {
@@ -84,7 +93,8 @@ function suite(t: Test, name: string, setup: (scratch: string) => Promise<Setup>
       `M ${src}/owner  owner root→nobody, group root→nogroup`,
       `R ${src}/removed file`,
       `M ${src}/retyped  type file→symlink, mode 0644→0777, target (none)→keep`,
-      `${a.key} → ${b.key}: 1 added, 1 removed, 7 modified (1 in content, 6 in metadata), ${a.records.filter((r) => ['file', 'dir', 'symlink', 'special'].includes(r.type)).length - 8} unchanged`,
+      `M ${src}/xattr  xattrs user.tag=djE=→user.more=bQ==,user.tag=djI=`,
+      `${a.key} → ${b.key}: 1 added, 1 removed, 8 modified (1 in content, 7 in metadata), ${a.records.filter((r) => ['file', 'dir', 'symlink', 'special'].includes(r.type)).length - 9} unchanged`,
       '',
     ].join('\n'))
 
@@ -95,7 +105,7 @@ function suite(t: Test, name: string, setup: (scratch: string) => Promise<Setup>
     t.match(records.find((r) => r.path === `${src}/added`), { type: 'change', change: 'added', entry: 'file' })
     t.match(records.find((r) => r.path === `${src}/content`), { change: 'modified', content: { fromSize: 4, toSize: 12 } })
     t.notOk(records.some((r) => r.path === `${src}/keep`), 'an unchanged entry is not listed')
-    t.match(records[records.length - 1], { type: 'summary', from: a.key, to: b.key, added: 1, removed: 1, modified: 7, contentChanged: 1, metadataChanged: 6, same: false })
+    t.match(records[records.length - 1], { type: 'summary', from: a.key, to: b.key, added: 1, removed: 1, modified: 8, contentChanged: 1, metadataChanged: 7, same: false })
 
     const reverse = await run('--json', b.key, a.key)
     t.match(reverse.records().find((r) => r.path === `${src}/added`), { change: 'removed' })

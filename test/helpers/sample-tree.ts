@@ -23,7 +23,8 @@ export const LATIN1_NAME = Buffer.from([0x63, 0x61, 0x66, 0xe9, 0xff, 0x2e, 0x74
  * exactly right: regular, empty and large files (compressible and not),
  * setuid, setgid and sticky modes, files owned by another user and group
  * and by ids without names, POSIX access ACLs and a directory with a
- * default ACL, hard links across directories, symlinks (relative, absolute,
+ * default ACL, extended attributes (user ones, a file capability, trusted
+ * ones on a symlink and a FIFO), hard links across directories, symlinks (relative, absolute,
  * dangling), a FIFO, a socket and a character device, names with spaces,
  * newlines and invalid UTF-8, and distinct modification times with odd
  * nanoseconds on everything (directories last, as writing changes them).
@@ -78,6 +79,16 @@ os.mknod(root + b'/dev/null-ish', 0o666 | 0o020000, os.makedev(1, 3))
 os.chmod(root + b'/dev/fifo', 0o620)
 os.chmod(root + b'/dev/null-ish', 0o666)
 os.chown(root + b'/dev/fifo', ${NOBODY}, 0)
+# Extended attributes: user ones on a file (one value binary, one empty) and
+# a directory, a file capability on a file of another owner (set after its
+# chown, which clears one), trusted ones on a symlink and a FIFO.
+os.setxattr(root + b'/etc/plain.conf', 'user.comment', b'plain text')
+os.setxattr(root + b'/etc/plain.conf', 'user.binary', bytes(range(256)))
+os.setxattr(root + b'/etc/plain.conf', 'user.empty', b'')
+os.setxattr(root + b'/shared', 'user.project', b'shared space')
+os.setxattr(root + b'/etc/secret', 'security.capability', bytes.fromhex('0100000200200000000000000000000000000000'))
+os.setxattr(root + b'/sym/relative', 'trusted.note', b'a link', follow_symlinks=False)
+os.setxattr(root + b'/dev/fifo', 'trusted.note', b'a fifo', follow_symlinks=False)
 paths = []
 for d, subdirs, files in os.walk(root, topdown=False):
     for n in files + [s for s in subdirs if os.path.islink(os.path.join(d, s))]:

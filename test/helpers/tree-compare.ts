@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises'
 import { kindOf } from '../../src/restore/on-disk.js'
@@ -34,7 +35,8 @@ async function sha256(path: Buffer): Promise<string> {
  * identical): the set of names, and for each entry its type, mode
  * (setuid, setgid and sticky included), owner, group, modification time
  * to the nanosecond, size and SHA-256 of files, symlink targets, device
- * numbers, link counts, POSIX access and default ACLs (getfacl), and the
+ * numbers, link counts, POSIX access and default ACLs (getfacl), extended
+ * attributes, and the
  * hard-link structure (which names share an inode).
  */
 export async function compareTrees(expectedRoot: string, actualRoot: string, env: NodeJS.ProcessEnv = process.env): Promise<string[]> {
@@ -98,5 +100,23 @@ export async function compareTrees(expectedRoot: string, actualRoot: string, env
     if (e?.acl !== a?.acl) differences.push(`${show(rel)}: acl expected ${e?.acl}, got ${a?.acl}`)
     if (e?.defaultAcl !== a?.defaultAcl) differences.push(`${show(rel)}: default acl expected ${e?.defaultAcl}, got ${a?.defaultAcl}`)
   }
+
+  // Extended attributes, read by a python3 of its own (not the reader sysbackup-pick uses).
+  const eXattrs = readXattrs(common.map((rel) => join(eRoot, rel)))
+  const aXattrs = readXattrs(common.map((rel) => join(aRoot, rel)))
+  common.forEach((rel, i) => {
+    if (eXattrs[i] !== aXattrs[i]) differences.push(`${show(rel)}: extended attributes expected ${eXattrs[i]}, got ${aXattrs[i]}`)
+  })
   return differences
+}
+
+/** Each path's extended attributes other than POSIX ACLs, as `name=hex` sorted and joined by spaces (a link's own). */
+export function readXattrs(paths: Buffer[]): string[] {
+  const out = execFileSync('python3', ['-c', `
+import os, sys
+for path in sys.stdin.buffer.read().split(b'\\0')[:-1]:
+    names = sorted(n for n in os.listxattr(path, follow_symlinks=False) if not n.startswith('system.posix_acl_'))
+    print(' '.join(n + '=' + os.getxattr(path, n, follow_symlinks=False).hex() for n in names))
+`], { input: Buffer.concat(paths.flatMap((p) => [p, Buffer.from([0])])), maxBuffer: 64 * 1024 * 1024 })
+  return out.toString('utf8').split('\n').slice(0, paths.length)
 }

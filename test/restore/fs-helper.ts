@@ -1,4 +1,5 @@
 import t from 'tap'
+import { execFileSync } from 'node:child_process'
 import { closeSync, lstatSync, openSync, statSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { FsHelper, HelperError, setFileTimes } from '../../src/restore/fs-helper.js'
@@ -116,4 +117,30 @@ t.test('times asked for later are sent together: after a short wait, with a requ
   await atClose
   t.equal(writes.length, 3, 'and one still waiting goes out when the helper closes')
   t.same(['a', 'b', 'c', 'd'].map((n) => statSync(join(dir, n), { bigint: true }).mtimeNs), [ns(5n), ns(2n), ns(3n), ns(4n)], 'each set, to the nanosecond')
+})
+
+t.test('extended attributes are set on the entry itself, binary values intact', async (t) => {
+  const dir = t.testdir({ a: 'a' })
+  symlinkSync('a', join(dir, 'link'))
+  const helper = await FsHelper.start(process.env)
+  const binary = Buffer.from(Array.from({ length: 256 }, (_, i) => i))
+  await helper.setXattr(p(join(dir, 'a')), 'user.binary', binary.toString('base64'))
+  await helper.setXattr(p(join(dir, 'a')), 'user.empty', '')
+  await helper.setXattr(p(join(dir, 'link')), 'trusted.note', Buffer.from('the link').toString('base64'))
+  const read = (path: string, name: string) => execFileSync('python3', ['-c', 'import os, sys; sys.stdout.write(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False).hex())', path, name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+  t.equal(read(join(dir, 'a'), 'user.binary'), binary.toString('hex'))
+  t.equal(read(join(dir, 'a'), 'user.empty'), '')
+  t.equal(read(join(dir, 'link'), 'trusted.note'), Buffer.from('the link').toString('hex'), 'the link itself')
+  t.throws(() => read(join(dir, 'a'), 'trusted.note'), 'not its target')
+  const results = await Promise.allSettled([
+    helper.setXattr(p(join(dir, 'missing')), 'user.x', ''),
+    helper.setXattr(p(join(dir, 'a')), 'user.x', 'not base64!'),
+    helper.setXattr(p(join(dir, 'link')), 'user.x', ''),
+  ])
+  t.same(results.map((r) => r.status === 'fulfilled' ? 'ok' : ((r as PromiseRejectedResult).reason as HelperError).code), ['ENOENT', 'EINVAL', 'EPERM'],
+    'a missing entry; a value that is not base64; a user attribute on a symlink, which Linux refuses')
+  await helper.close()
+  const without = await FsHelper.start({ PATH: '/nonexistent' })
+  const err = await without.setXattr(p(join(dir, 'a')), 'user.x', '').then(() => null, (e: unknown) => e)
+  t.equal((err as HelperError).code, 'ENOSYS', 'Node has no call for it')
 })

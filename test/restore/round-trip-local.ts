@@ -21,5 +21,5 @@ t.test('a tree with every kind of entry comes back exactly from a local store', 
   const differences = await compareTrees(source, join(target, source))
   t.same(differences, [], 'restored tree is identical')
   const trailer = r.records().at(-1)!
-  t.match(trailer, { type: 'trailer', producer: 'sysbackup-restore', ok: true, counts: { failed: 0, linked: 2, symlinked: 3, specials: 3, aclsSet: 3 } })
+  t.match(trailer, { type: 'trailer', producer: 'sysbackup-restore', ok: true, counts: { failed: 0, linked: 2, symlinked: 3, specials: 3, aclsSet: 3, xattrsSet: 5, xattrsDenied: 0 } })
 })

@@ -3,7 +3,7 @@ import type { EntryRecord, Rec } from '../../protocol/records.js'
 import { findGetfacl, readAcls, type AclBatch } from './acl-reader.js'
 
 export interface AclOptions {
-  /** Entries per getfacl run at most. */
+  /** Entries per batch (and getfacl run) at most. */
   batchEntries: number
   /**
    * Entries of the first batch (default batchEntries); each batch after
@@ -18,10 +18,29 @@ export interface AclOptions {
   batchWaitMs: number
   /** Environment for xargs and getfacl (PATH). */
   env: NodeJS.ProcessEnv
+  /**
+   * Reads each batch's ACLs and extended attributes first (XattrStep);
+   * getfacl reads only a batch it could not. Closed when the records end.
+   */
+  step?: BatchStep
+}
+
+/** What a BatchStep did with a batch. */
+export interface BatchStepResult {
+  /** Problem records to pass on after the batch's records. */
+  problems: Rec[]
+  /** Whether the batch's ACLs were read (else getfacl is asked). */
+  aclsRead: boolean
+}
+
+/** Per-batch work on the records of a batch, completing them in place. */
+export interface BatchStep {
+  run(batch: Rec[]): Promise<BatchStepResult>
+  close(): void
 }
 
 /**
- * 2000 entries: three batches are held at once (one read by getfacl, one
+ * 2000 entries: three batches are held at once (one being read, one
  * gathered, one being passed on), and at 5000 they held 15,000 records,
  * about 9 MB of heap; 2000 took no more time on 20,000 or 100,000 files,
  * and 1000 did (bench/daily.ts, measured side by side). The first batches
@@ -34,16 +53,18 @@ export const DEFAULT_ACL_OPTIONS = { batchEntries: 2000, firstBatchEntries: 250,
 export type AclLookup = (paths: Buffer, env: NodeJS.ProcessEnv, signal?: AbortSignal) => Promise<AclBatch>
 
 /**
- * Adds `acl` and `defaultAcl` to the entry records of `chunks`, and yields
- * every record, in order, one by one.
+ * Adds `acl` and `defaultAcl` to the entry records of `chunks` (and, with
+ * a `step`, what it adds), and yields every record, in order, one by one.
  *
- * Records are grouped into batches (see AclOptions); each batch costs one
- * getfacl process, never one per file, and while getfacl reads one batch
- * the next is being gathered, so the two run in parallel. Symlinks are not
- * asked about (Linux has no ACLs on links, and getfacl would follow them).
+ * Records are grouped into batches (see AclOptions), and while one batch
+ * is read the next is being gathered, so the two run in parallel. The
+ * `step` reads a batch with no process of its own; getfacl, where it
+ * must, costs one process per batch, never one per file, and is not
+ * asked about symlinks (Linux has no ACLs on links, and getfacl would
+ * follow them).
  *
- * Without getfacl, one warning says ACLs are not being recorded, and the
- * records pass through as they are.
+ * Where getfacl is needed and missing, one warning says ACLs are not
+ * being recorded, and the records pass through without them.
  */
 export async function* attachAcls(
   chunks: AsyncIterable<Rec[]>,
@@ -51,15 +72,17 @@ export async function* attachAcls(
   options: AclOptions,
   lookup: AclLookup = readAcls,
 ): AsyncGenerator<Rec> {
-  let unavailable = findGetfacl(options.env) === null ? 'getfacl was not found on PATH' : undefined
-  if (unavailable !== undefined) {
-    yield notRecorded(ctx, unavailable)
-    // Plain loops: `yield*` over an array costs several promise turns per element.
-    for await (const chunk of chunks) for (const rec of chunk) yield rec
-    return
-  }
+  let unavailable: string | undefined
+  let looked = false
 
   const withAcls = async (batch: Rec[]): Promise<Rec[]> => {
+    if (!looked) {
+      looked = true
+      if (findGetfacl(options.env) === null) {
+        unavailable = 'getfacl was not found on PATH'
+        return [notRecorded(ctx, unavailable), ...batch]
+      }
+    }
     if (unavailable !== undefined || ctx.signal.aborted) return batch
     const paths = nulSeparatedPaths(batch)
     if (paths === null) return batch
@@ -83,21 +106,30 @@ export async function* attachAcls(
     return batch
   }
 
+  const step = options.step
+  const withMetadata = step === undefined ? withAcls : async (batch: Rec[]): Promise<Rec[]> => {
+    const { problems, aclsRead } = await step.run(batch)
+    const out = aclsRead ? batch : await withAcls(batch)
+    for (const problem of problems) out.push(problem)
+    return out
+  }
+
   const batches = batchRecords(chunks, options.batchEntries, options.batchWaitMs, options.firstBatchEntries)[Symbol.asyncIterator]()
   let next = batches.next()
   try {
     for (;;) {
       const result = await next
       if (result.done) break
-      const looking = withAcls(result.value)
+      const looking = withMetadata(result.value)
       looking.catch(() => {})
-      // Gather the next batch while getfacl reads this one.
+      // Gather the next batch while this one is read.
       next = batches.next()
       next.catch(() => {})
       for (const rec of await looking) yield rec
     }
   } finally {
     void batches.return(undefined)
+    step?.close()
   }
 }
 

@@ -3,6 +3,7 @@ import type { Rec } from '../../protocol/records.js'
 import { unlessAborted } from '../../util/concurrency.js'
 import { errnoText } from '../../util/errno-text.js'
 import { attachAcls, DEFAULT_ACL_OPTIONS } from './attach-acls.js'
+import { XattrStep } from './attach-xattrs.js'
 import { OwnerNames } from './owner-names.js'
 import type { Picker } from './pickers-dir.js'
 import { PathRecorder } from './record-paths.js'
@@ -29,22 +30,22 @@ export interface PickPlan {
 const ROOT = Buffer.from('/')
 
 /** The trailer counters of sysbackup-pick, as sysbackup-pick(1) documents them. */
-export const PICK_COUNTERS = ['pickers', 'paths', 'entries', 'files', 'dirs', 'symlinks', 'special', 'missing', 'dangling', 'acls'] as const
+export const PICK_COUNTERS = ['pickers', 'paths', 'entries', 'files', 'dirs', 'symlinks', 'special', 'missing', 'dangling', 'acls', 'xattrs'] as const
 
 /**
  * The records of one run: for every path the pickers print (or `input`
  * holds), its entry record with ancestors and symlink chain (PathRecorder),
- * with POSIX ACLs attached (attachAcls), problems in between, in the order
+ * with POSIX ACLs and extended attributes attached (attachAcls, XattrStep), problems in between, in the order
  * met. Records flow while a picker is still running.
  */
 export function pick(ctx: StageContext, plan: PickPlan): AsyncGenerator<Rec> {
   // Present even when zero, so a reader of the trailer need not guess.
   for (const name of PICK_COUNTERS) ctx.count(name, 0)
-  return attachAcls(pickedRecords(ctx, plan), ctx, { ...DEFAULT_ACL_OPTIONS, env: plan.env })
+  const names = new OwnerNames({ passwd: '/etc/passwd', group: '/etc/group', env: plan.env })
+  return attachAcls(pickedRecords(ctx, plan, names), ctx, { ...DEFAULT_ACL_OPTIONS, env: plan.env, step: new XattrStep(ctx, names, plan.env) })
 }
 
-async function* pickedRecords(ctx: StageContext, plan: PickPlan): AsyncGenerator<Rec[]> {
-  const names = new OwnerNames({ passwd: '/etc/passwd', group: '/etc/group', env: plan.env })
+async function* pickedRecords(ctx: StageContext, plan: PickPlan, names: OwnerNames): AsyncGenerator<Rec[]> {
   const recorder = new PathRecorder(ctx, names)
   if (plan.pickers === null) {
     if (plan.input === undefined) throw new Error('pick: no pickers and no input')
