@@ -81,6 +81,7 @@ async function runRestore(args: ParsedArgs, io: CommandIO, deps: RestoreCommandD
     const records = restoreManifest({
       ctx, input, target, filter, jobs, dryRun,
       overwrite: args.flag('overwrite'),
+      sparse: args.flag('sparse'),
       numericOwner: args.flag('numeric-owner'),
       store: access.store,
       snapshots: args.flag('no-snapshots') ? null : {

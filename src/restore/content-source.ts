@@ -1,11 +1,12 @@
 import { createHash } from 'node:crypto'
 import { closeSync, fstatSync, ftruncateSync, openSync } from 'node:fs'
 import type { ObjectInfo, Store } from '../store/store.js'
-import { readAt, writeAt } from '../util/fd-io.js'
+import { readAt } from '../util/fd-io.js'
 import type { DecodeWorkers } from './decode-workers.js'
 import { checkDecoded, ContentMismatchError, decodeFailure, fetchContent, isGzip, statedSize, WHOLE_DECODE_LIMIT, wholeBody, writeBody, type ContentRef, type Fetched } from './fetch-content.js'
 import { writeFile, type Committed, type FileOwner, type Fill } from './file-writer.js'
 import { giveBuffer, READ_FLAGS, takeBuffer } from './on-disk.js'
+import { setLength, writeMaybeSparse } from './sparse.js'
 import type { DirHandle, TargetDirs } from './target-dirs.js'
 
 /** The SHA-256 of no bytes at all. */
@@ -27,7 +28,14 @@ const REMEMBERED = 32_768
 export class ContentSource {
   private readonly written = new Map<string, readonly Buffer[]>()
 
-  constructor(private readonly store: Store, private readonly target: TargetDirs, private readonly signal?: AbortSignal, private readonly decoder?: DecodeWorkers) {}
+  /** `sparse`: whole blocks of zeros are left as holes in every file written (sparse.ts). */
+  constructor(
+    private readonly store: Store,
+    private readonly target: TargetDirs,
+    private readonly signal?: AbortSignal,
+    private readonly decoder?: DecodeWorkers,
+    private readonly sparse = false,
+  ) {}
 
   /** The Fill for one file's content. */
   fill(ref: ContentRef): Fill {
@@ -42,7 +50,7 @@ export class ContentSource {
           ftruncateSync(out, 0)
         }
       }
-      return fetchContent(this.store, ref, out, this.signal)
+      return fetchContent(this.store, ref, out, this.signal, this.sparse)
     }
   }
 
@@ -62,7 +70,7 @@ export class ContentSource {
     const whole = wholeBody(got)
     if (whole !== undefined) return this.writeWhole(this.decoder, got.info, whole, ref, dir, name, owner)
     try {
-      return await writeFile(dir, name, (out) => writeBody(got, ref, out, this.signal), owner)
+      return await writeFile(dir, name, (out) => writeBody(got, ref, out, this.signal, this.sparse), owner)
     } catch (err) {
       got.body.destroy() // when the file could not be made, the body was never read
       throw err
@@ -75,7 +83,7 @@ export class ContentSource {
     const transferred = whole.length // before the body moves to the worker
     let answer
     try {
-      answer = await decoder.writeFile(dir, name, whole, gzip, WHOLE_DECODE_LIMIT, { sha256: ref.sha256, size: statedSize(info) }, owner)
+      answer = await decoder.writeFile(dir, name, whole, gzip, WHOLE_DECODE_LIMIT, { sha256: ref.sha256, size: statedSize(info) }, owner, this.sparse)
     } catch (err) {
       throw decodeFailure(err, ref, info)
     }
@@ -111,10 +119,11 @@ export class ContentSource {
         const n = await readAt(input, buf, 0, buf.length, bytes)
         if (n === 0) break
         hash.update(buf.subarray(0, n))
-        await writeAt(out, buf.subarray(0, n), bytes)
+        await writeMaybeSparse(out, buf.subarray(0, n), bytes, this.sparse)
         bytes += n
       }
       if (hash.digest('hex') !== sha256) throw new Error('changed since it was restored')
+      if (this.sparse) setLength(out, bytes)
       return { bytes, transferred: 0, gzip: false, from: 'local' }
     } finally {
       giveBuffer(buf)

@@ -26,6 +26,8 @@ export interface WriteMessage {
   /** The size the content must have, when known. */
   size: number | undefined
   owner: FileOwner
+  /** Leave whole blocks of zeros as holes (sparse.ts). */
+  sparse: boolean
 }
 
 /** The job's answer: what the content decoded to, and the file's inode and outcome when it was written. */
@@ -42,7 +44,7 @@ export function job(m: WriteMessage): JobDone {
   const bytes = m.body.length + data.length
   let written: WriteAnswer['written'] = null
   if (sha256 === m.sha256 && (m.size === undefined || m.size === data.length)) {
-    const made = writeFileNow(new DirHandle('', [], m.dirFd), asBuffer(m.name), data, m.owner)
+    const made = writeFileNow(new DirHandle('', [], m.dirFd), asBuffer(m.name), data, m.owner, m.sparse)
     // Only what identifies the inode crosses back: a stat object would lose its class on the way.
     written = { owner: made.owner, timesSet: made.timesSet, st: { dev: made.st.dev, ino: made.st.ino, size: made.st.size } }
   }

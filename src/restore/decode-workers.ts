@@ -31,9 +31,10 @@ export class DecodeWorkers {
    * worker: it is empty (detached) here once this returns; others are
    * copied. Rejects with the worker's error, its code kept
    * (ERR_BUFFER_TOO_LARGE, Z_…, and EACCES, EISDIR… from making the file).
+   * `sparse`: whole blocks of zeros are left as holes (sparse.ts).
    */
-  writeFile(dir: DirHandle, name: Buffer, body: Uint8Array, gzip: boolean, maxOutput: number, expect: { sha256: string, size: number | undefined }, owner: FileOwner): Promise<WriteAnswer> {
-    const message: WriteMessage = { dirFd: dir.fd, name, body, gzip, maxOutput, sha256: expect.sha256, size: expect.size, owner }
+  writeFile(dir: DirHandle, name: Buffer, body: Uint8Array, gzip: boolean, maxOutput: number, expect: { sha256: string, size: number | undefined }, owner: FileOwner, sparse = false): Promise<WriteAnswer> {
+    const message: WriteMessage = { dirFd: dir.fd, name, body, gzip, maxOutput, sha256: expect.sha256, size: expect.size, owner, sparse }
     return this.pool.run(message, moved(body))
   }
 

@@ -3,7 +3,7 @@ import { Transform } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip, gunzipSync } from 'node:zlib'
 import type { ObjectInfo, Store } from '../store/store.js'
-import { writeAt } from '../util/fd-io.js'
+import { setLength, writeMaybeSparse } from './sparse.js'
 import { sha256Of } from '../util/sha256.js'
 
 /** Bodies the store already holds in memory are decoded in one call when their metadata says they decode to at most this. */
@@ -51,8 +51,8 @@ export interface Fetched {
  * key or version) propagate. Memory: one chunk in flight.
  * Cost: one GetObject.
  */
-export async function fetchContent(store: Store, ref: ContentRef, out: number, signal?: AbortSignal): Promise<Fetched> {
-  return writeBody(await store.get(ref.key, ref.versionId), ref, out, signal)
+export async function fetchContent(store: Store, ref: ContentRef, out: number, signal?: AbortSignal, sparse = false): Promise<Fetched> {
+  return writeBody(await store.get(ref.key, ref.versionId), ref, out, signal, sparse)
 }
 
 /** What Store.get answers. */
@@ -83,8 +83,8 @@ export function statedSize(info: ObjectInfo): number | undefined {
   return stated !== undefined && /^\d+$/.test(stated) ? Number(stated) : undefined
 }
 
-/** fetchContent with the object got already: its body is consumed or destroyed. */
-export async function writeBody(got: Got, ref: ContentRef, out: number, signal?: AbortSignal): Promise<Fetched> {
+/** fetchContent with the object got already: its body is consumed or destroyed. `sparse`: see sparse.ts. */
+export async function writeBody(got: Got, ref: ContentRef, out: number, signal?: AbortSignal, sparse = false): Promise<Fetched> {
   const { info } = got
   const whole = wholeBody(got)
   const gzip = isGzip(info)
@@ -101,7 +101,7 @@ export async function writeBody(got: Got, ref: ContentRef, out: number, signal?:
   const write = async (source: AsyncIterable<Buffer> | Iterable<Buffer>) => {
     for await (const chunk of source) {
       (hash ??= createHash('sha256')).update(chunk)
-      await writeAt(out, chunk, bytes)
+      await writeMaybeSparse(out, chunk, bytes, sparse)
       bytes += chunk.length
     }
   }
@@ -116,7 +116,7 @@ export async function writeBody(got: Got, ref: ContentRef, out: number, signal?:
     if (whole !== undefined) {
       transferred = whole.length
       const data = gzip ? gunzipSync(whole, { maxOutputLength: WHOLE_DECODE_LIMIT }) : whole
-      await writeAt(out, data, 0)
+      await writeMaybeSparse(out, data, 0, sparse)
       bytes = data.length
       digest = sha256Of(data)
     } else {
@@ -132,6 +132,7 @@ export async function writeBody(got: Got, ref: ContentRef, out: number, signal?:
     if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
   }
   checkDecoded(ref, info, digest ?? (hash ?? createHash('sha256')).digest('hex'), bytes)
+  if (sparse) setLength(out, bytes)
   return { bytes, transferred, gzip, from: 'store' }
 }
 

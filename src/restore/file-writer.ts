@@ -1,8 +1,9 @@
-import { closeSync, constants, fstatSync, linkSync, openSync, renameSync, unlinkSync, writeSync, type BigIntStats } from 'node:fs'
+import { closeSync, constants, fstatSync, linkSync, openSync, renameSync, unlinkSync, type BigIntStats } from 'node:fs'
 import { sha256Of } from '../util/sha256.js'
 import { setOwnerAndMode, type OwnerOutcome } from './entry-metadata.js'
 import type { Fetched } from './fetch-content.js'
 import { setFileTimes } from './fs-helper.js'
+import { writeAllSync } from './sparse.js'
 import type { Inode } from './on-disk.js'
 import type { DirHandle } from './target-dirs.js'
 
@@ -87,11 +88,15 @@ export async function writeFile(dir: DirHandle, name: Buffer, fill: Fill, owner:
   return { fetched, owner: committed.owner, st: committed.st, timesSet: committed.timesSet }
 }
 
-/** writeFile for content at hand, verified already: synchronous, so a worker thread can make the whole file (decode-job.ts). */
-export function writeFileNow(dir: DirHandle, name: Buffer, data: Uint8Array, owner: FileOwner): Committed {
+/**
+ * writeFile for content at hand, verified already: synchronous, so a
+ * worker thread can make the whole file (decode-job.ts). `sparse`: whole
+ * blocks of zeros are left as holes (sparse.ts).
+ */
+export function writeFileNow(dir: DirHandle, name: Buffer, data: Uint8Array, owner: FileOwner, sparse = false): Committed {
   const { fd, temp } = createTemp(dir, name)
   try {
-    for (let done = 0; done < data.length;) done += writeSync(fd, data, done, data.length - done, done)
+    writeAllSync(fd, data, sparse)
   } catch (err) {
     abandon(dir, temp, fd)
     throw err

@@ -41,6 +41,8 @@ export interface RestoreRun {
   target: string
   filter: PathFilter
   overwrite: boolean
+  /** Leave whole blocks of zeros in files as holes (--sparse; sparse.ts). */
+  sparse?: boolean
   /** Downloads and writes at once. */
   jobs: number
   dryRun: boolean
@@ -101,7 +103,7 @@ async function* restore(run: RestoreRun): AsyncGenerator<Rec> {
   const now = run.now?.() ?? new Date()
   const decoder = new DecodeWorkers()
   const r = new Restorer({
-    ctx, target, store: run.store!, content: new ContentSource(run.store!, target, ctx.signal, decoder), owners, helper, acls, overwrite: run.overwrite,
+    ctx, target, store: run.store!, content: new ContentSource(run.store!, target, ctx.signal, decoder, run.sparse === true), owners, helper, acls, overwrite: run.overwrite,
     // Whole seconds, which FsHelper sets without its helper process.
     atimeNs: BigInt(Math.floor(now.getTime() / 1000)) * 1_000_000_000n,
   })

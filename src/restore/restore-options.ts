@@ -32,6 +32,7 @@ export const RESTORE_OPTIONS: OptionSpec[] = [
   { name: 'include', alias: 'i', type: 'list', arg: 'PATTERN', help: 'restore only entries matching the glob PATTERN (and what is beneath them)' },
   { name: 'exclude', alias: 'x', type: 'list', arg: 'PATTERN', help: 'leave out entries matching the glob PATTERN (and what is beneath them)' },
   { name: 'overwrite', type: 'flag', help: 'replace existing entries that differ (identical ones are always skipped)' },
+  { name: 'sparse', type: 'flag', help: 'leave blocks of zeros in restored files as holes, taking no disk space (not for swap files)' },
   { name: 'numeric-owner', type: 'flag', help: 'restore owners and groups by their numeric ids, ignoring names' },
   { name: 'dry-run', alias: 'n', type: 'flag', help: 'write nothing: list what would be written, and where' },
   { name: 'yes', alias: 'y', type: 'flag', help: 'do not ask: restore into / and run snapshots\' restore-through commands' },

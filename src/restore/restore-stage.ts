@@ -84,6 +84,7 @@ async function start(ctx: StageContext, args: ParsedArgs, deps: RestoreStageDeps
   return restoreManifest({
     ctx, input, target, filter, jobs, dryRun, snapshots, childEnv,
     overwrite: args.flag('overwrite'),
+    sparse: args.flag('sparse'),
     numericOwner: args.flag('numeric-owner'),
     store: access?.store ?? null,
     ...(deps.ownerSources !== undefined && { ownerSources: deps.ownerSources }),
