@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process'
 import { closeSync } from 'node:fs'
 import { unescapeName } from '../stages/pick/acl-reader.js'
+import { rwx } from '../stages/pick/acl-xattr.js'
 import type { OwnerIds } from './owner-ids.js'
 
 /** One entry whose POSIX ACLs to set. */
@@ -148,6 +149,5 @@ function flags(mode: number): string {
 
 /** The three access entries the mode bits stand for (setfacl wants an access ACL in every block). */
 function baseEntries(mode: number): string[] {
-  const rwx = (bits: number) => `${bits & 4 ? 'r' : '-'}${bits & 2 ? 'w' : '-'}${bits & 1 ? 'x' : '-'}`
   return [`user::${rwx(mode >> 6)}`, `group::${rwx(mode >> 3)}`, `other::${rwx(mode)}`]
 }

@@ -86,11 +86,20 @@ export type DirectoryStore =
   /** Anything else (other files, an unreadable directory or marker): LocalStore.open refuses it. */
   | { kind: 'other' }
 
+/**
+ * The names in a store's directory, but for a marker still being written:
+ * stages of one run open a new store at the same time, and another may be
+ * writing the marker (its temporary file is there), or has just done so.
+ */
+function namesBesideMarkerTemp(dir: string): string[] {
+  return readdirSync(dir).filter((name) => !name.startsWith(`${STORE_MARKER}.tmp-`))
+}
+
 /** What `dir` holds, read without opening (or creating) a store there. */
 export function storeIn(dir: string): DirectoryStore {
   let names: string[]
   try {
-    names = readdirSync(dir).filter((name) => !name.startsWith(`${STORE_MARKER}.tmp-`))
+    names = namesBesideMarkerTemp(dir)
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'ENOENT' ? { kind: 'none' } : { kind: 'other' }
   }
@@ -178,9 +187,7 @@ export class LocalStore implements Store {
     if (!statSync(abs).isDirectory()) throw new StoreFatalError('open', where, 'NotAStore', `${abs} is not a directory`)
     const marker = join(abs, STORE_MARKER)
     if (!existsSync(marker)) {
-      // Stages of one run open a new store at the same time: another may be
-      // writing the marker (its temporary file is there), or has just done so.
-      const entries = readdirSync(abs).filter((name) => !name.startsWith(`${STORE_MARKER}.tmp-`))
+      const entries = namesBesideMarkerTemp(abs)
       if (opts.create && entries.length === 0) {
         const createdAt = (opts.clock ?? (() => new Date()))().toISOString()
         writeAtomicSync(marker, JSON.stringify({ format: MARKER_FORMAT, version: MARKER_VERSION, createdAt, instance: randomBytes(16).toString('hex') }) + '\n')

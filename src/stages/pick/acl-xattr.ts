@@ -54,7 +54,8 @@ export function aclText(value: Buffer, names: IdNames, kind: 'access' | 'default
   return entries.length === 0 ? undefined : entries.join(',')
 }
 
-function rwx(perms: number): string {
+/** Permission bits (4 read, 2 write, 1 execute) as an ACL entry's `rwx` text. */
+export function rwx(perms: number): string {
   return `${perms & 4 ? 'r' : '-'}${perms & 2 ? 'w' : '-'}${perms & 1 ? 'x' : '-'}`
 }
 

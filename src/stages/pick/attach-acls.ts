@@ -84,7 +84,7 @@ export async function* attachAcls(
       }
     }
     if (unavailable !== undefined || ctx.signal.aborted) return batch
-    const paths = nulSeparatedPaths(batch)
+    const paths = nulSeparatedPaths(batch, isAclCandidate)
     if (paths === null) return batch
     const found = await lookup(paths, options.env, ctx.signal)
     if (ctx.signal.aborted) return batch
@@ -141,13 +141,13 @@ function isAclCandidate(rec: Rec): rec is EntryRecord {
   return rec.type === 'file' || rec.type === 'dir' || rec.type === 'special'
 }
 
-/** The paths of the batch's files, directories and specials, NUL-terminated; null when none. */
-function nulSeparatedPaths(batch: Rec[]): Buffer | null {
+/** The paths of the batch's records that `include` takes, NUL-terminated, in order; null when none. */
+export function nulSeparatedPaths(batch: readonly Rec[], include: (rec: Rec) => rec is EntryRecord): Buffer | null {
   // UTF-8 paths are joined as one string and encoded once; the rare others are spliced in as bytes.
   const parts: Buffer[] = []
   let text = ''
   for (const rec of batch) {
-    if (!isAclCandidate(rec)) continue
+    if (!include(rec)) continue
     if (typeof rec.path === 'string') {
       text += rec.path + '\0'
     } else {

@@ -1,10 +1,10 @@
 import { isUtf8 } from 'node:buffer'
 import type { StageContext } from '../../cli/stage.js'
-import { decodePath, pathBytes } from '../../protocol/path-codec.js'
+import { decodePath } from '../../protocol/path-codec.js'
 import { isEntry, type EntryRecord, type Rec } from '../../protocol/records.js'
 import { errnoText } from '../../util/errno-text.js'
 import { ACCESS_ACL_XATTR, aclText, DEFAULT_ACL_XATTR, type IdNames } from './acl-xattr.js'
-import type { BatchStep, BatchStepResult } from './attach-acls.js'
+import { nulSeparatedPaths, type BatchStep, type BatchStepResult } from './attach-acls.js'
 import { XattrReader } from './xattr-reader.js'
 
 /**
@@ -32,15 +32,11 @@ export class XattrStep implements BatchStep {
   }
 
   async run(batch: Rec[]): Promise<BatchStepResult> {
-    const entries: EntryRecord[] = []
-    const parts: Buffer[] = []
-    for (const rec of batch) {
-      if (!isEntry(rec)) continue
-      entries.push(rec)
-      parts.push(pathBytes(decodePath(rec)), NUL)
-    }
-    if (entries.length === 0) return { problems: [], aclsRead: true }
-    const found = await this.reader.read(Buffer.concat(parts))
+    const paths = nulSeparatedPaths(batch, isEntry)
+    if (paths === null) return { problems: [], aclsRead: true }
+    // The reader answers by index among the paths: the same records, in the same order.
+    const entries = batch.filter(isEntry)
+    const found = await this.reader.read(paths)
     const problems: Rec[] = []
     if (found.unavailable !== undefined) {
       if (!this.warned && !this.ctx.signal.aborted) problems.push(this.ctx.problem('warning', `extended attributes are not being recorded: ${found.unavailable}`))
@@ -97,5 +93,3 @@ export class XattrStep implements BatchStep {
     this.reader.close()
   }
 }
-
-const NUL = Buffer.from([0])
