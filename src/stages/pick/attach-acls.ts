@@ -35,6 +35,8 @@ export interface BatchStepResult {
 
 /** Per-batch work on the records of a batch, completing them in place. */
 export interface BatchStep {
+  /** Called once when the records start to flow, before the first batch is gathered; close() follows. */
+  start(): void
   run(batch: Rec[]): Promise<BatchStepResult>
   close(): void
 }
@@ -114,6 +116,8 @@ export async function* attachAcls(
     return out
   }
 
+  // Here, not when the step is made: a generator never iterated would not reach the finally that closes it.
+  step?.start()
   const batches = batchRecords(chunks, options.batchEntries, options.batchWaitMs, options.firstBatchEntries)[Symbol.asyncIterator]()
   let next = batches.next()
   try {

@@ -28,6 +28,10 @@ export class XattrStep implements BatchStep {
 
   constructor(private readonly ctx: StageContext, private readonly names: IdNames, env: NodeJS.ProcessEnv, reader?: XattrReader) {
     this.reader = reader ?? new XattrReader(env)
+  }
+
+  /** Starts the reader, so python3's start-up overlaps the gathering of the first batch. */
+  start(): void {
     this.reader.start()
   }
 

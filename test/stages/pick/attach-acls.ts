@@ -7,7 +7,7 @@ import { StageContext } from '../../../src/cli/stage.js'
 import { encodePath } from '../../../src/protocol/path-codec.js'
 import type { Rec } from '../../../src/protocol/records.js'
 import { readAcls, type AclBatch } from '../../../src/stages/pick/acl-reader.js'
-import { attachAcls, batchRecords, type AclLookup } from '../../../src/stages/pick/attach-acls.js'
+import { attachAcls, batchRecords, type AclLookup, type BatchStep } from '../../../src/stages/pick/attach-acls.js'
 import { testIO } from '../../helpers/io.js'
 
 function context() {
@@ -141,4 +141,33 @@ t.test("getfacl's complaints become warnings after the batch", async (t) => {
   const { ctx } = context()
   const out = await all(attachAcls(chunksOf([[rec(1)]]), ctx, { batchEntries: 10, batchWaitMs: 5, env: process.env }, lookup))
   t.match(out, [{ type: 'file' }, { type: 'warning', message: 'ACL not read: getfacl: /f1: No such file or directory' }])
+})
+
+t.test('a step: started when the records start to flow, never before; asked first; closed at the end', async (t) => {
+  const calls: string[] = []
+  const step: BatchStep = {
+    start: () => { calls.push('start') },
+    run: async (batch) => {
+      calls.push(`run ${batch.length}`)
+      for (const r of batch) r.acl = 'from the step'
+      return { problems: [{ type: 'warning', message: 'from the step' }], aclsRead: true }
+    },
+    close: () => { calls.push('close') },
+  }
+  const lookup: AclLookup = async () => {
+    calls.push('getfacl')
+    return { acls: new Map(), problems: [] }
+  }
+  const { ctx } = context()
+  const records = attachAcls(chunksOf([[rec(1), rec(2)]]), ctx, { batchEntries: 10, batchWaitMs: 5, env: process.env, step }, lookup)
+  await sleep(10)
+  t.same(calls, [], 'a generator not iterated starts nothing (it would never reach the close)')
+  const out = await all(records)
+  t.same(calls, ['start', 'run 2', 'close'], 'getfacl is not asked when the step read the ACLs')
+  t.match(out, [{ type: 'file', acl: 'from the step' }, { type: 'file', acl: 'from the step' }, { type: 'warning', message: 'from the step' }])
+
+  calls.length = 0
+  const unread: BatchStep = { ...step, run: async () => ({ problems: [], aclsRead: false }) }
+  await all(attachAcls(chunksOf([[rec(3)]]), ctx, { batchEntries: 10, batchWaitMs: 5, env: process.env, step: unread }, lookup))
+  t.same(calls, ['start', 'getfacl', 'close'], 'a batch the step could not read goes to getfacl')
 })

@@ -2,9 +2,10 @@ import t from 'tap'
 import { execFileSync } from 'node:child_process'
 import { symlinkSync } from 'node:fs'
 import { join } from 'node:path'
-import { runStage } from '../../../src/cli/stage.js'
+import { runStage, StageContext } from '../../../src/cli/stage.js'
 import type { Rec } from '../../../src/protocol/records.js'
 import { pickStage } from '../../../src/stages/pick/pick-stage.js'
+import { XattrStep } from '../../../src/stages/pick/attach-xattrs.js'
 import { XattrReader } from '../../../src/stages/pick/xattr-reader.js'
 import { testIO } from '../../helpers/io.js'
 
@@ -139,4 +140,14 @@ t.test('ACLs read from their extended attributes are the text getfacl prints, wi
   t.equal(byPath.get(join(dir, 'plain'))!.acl, undefined)
   t.equal(byPath.get(join(dir, 'plain'))!.defaultAcl, 'user::rwx,user:daemon:rwx,group::r-x,mask::rwx,other::r-x')
   t.match(trailer, { counts: { acls: 4 } }, 'named, numeric, dirs and plain (dirs/inner was made before its parent had a default ACL)')
+})
+
+t.test('making the step starts no python3: attachAcls starts it once records flow', async (t) => {
+  let started = 0
+  const reader = { start: () => { started++ }, close: () => {} } as unknown as XattrReader
+  const ctx = new StageContext('sysbackup-pick', testIO(), new AbortController())
+  const step = new XattrStep(ctx, { user: () => undefined, group: () => undefined }, process.env, reader)
+  t.equal(started, 0)
+  step.start()
+  t.equal(started, 1)
 })
