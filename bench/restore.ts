@@ -13,7 +13,10 @@
  * cache, so these are the restore's own costs, not a disk's or a network's.
  *
  * Options (after `--`): --files N (20000), --big-mb M (64), --jobs-sweep
- * 1,4,8,16 (first restores at each --jobs), --mktree PATH, --keep.
+ * 1,4,8,16 (first restores at each --jobs), --mktree PATH, --keep,
+ * --xattrs (an extended attribute on every file and directory, as an
+ * SELinux system labels each: user.label, since setting security.selinux
+ * needs SELinux).
  */
 import { spawn, spawnSync } from 'node:child_process'
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -23,7 +26,7 @@ import minimist from 'minimist'
 import type { Rec } from '../src/protocol/records.js'
 import { ourProgram, ROOT } from './lib/root.js'
 
-const argv = minimist(process.argv.slice(2), { string: ['mktree', 'jobs-sweep'], boolean: ['keep'] })
+const argv = minimist(process.argv.slice(2), { string: ['mktree', 'jobs-sweep'], boolean: ['keep', 'xattrs'] })
 const FILES = Number(argv.files ?? 20_000)
 const BIG_MB = Number(argv['big-mb'] ?? 64)
 const MKTREE = String(argv.mktree ?? '/work/shared/bench/mktree.py')
@@ -74,9 +77,23 @@ function report(r: RunResult): void {
   const cpu = r.cpuS === null ? '' : ` (cpu ${r.cpuS.toFixed(1)} s)`
   console.log(`${r.label.padEnd(26)} ${r.wallS.toFixed(2).padStart(6)} s${cpu}  ${String(Math.round((c.files ?? 0) / r.wallS)).padStart(6)} files/s  `
     + `${((c.bytesWritten ?? 0) / 1e6 / r.wallS).toFixed(1).padStart(6)} MB/s written  ${((c.bytesDownloaded ?? 0) / 1e6).toFixed(0).padStart(5)} MB read from the store  `
-    + `written ${c.written} linked ${c.linked} skipped ${c.skipped} copied ${c.copiedLocally} failed ${c.failed}  GetObject ${c['req.GetObject'] ?? 0}  peak RSS ${rss}  exit ${r.status}`)
+    + `written ${c.written} linked ${c.linked} skipped ${c.skipped} copied ${c.copiedLocally} failed ${c.failed}  xattrsSet ${c.xattrsSet ?? 0}  GetObject ${c['req.GetObject'] ?? 0}  peak RSS ${rss}  exit ${r.status}`)
   if (files === 0) console.log('  (no files?)')
   for (const line of r.errors.slice(0, 3)) console.log(`  stderr: ${line}`)
+}
+
+/** Gives every file and directory under `tree` an attribute shaped like an SELinux label. */
+function labelEverything(tree: string): void {
+  const program = `import os, sys
+n = 0
+for root, dirs, files in os.walk(sys.argv[1]):
+    for p in [root] + [os.path.join(root, f) for f in files if not os.path.islink(os.path.join(root, f))]:
+        os.setxattr(p, 'user.label', b'system_u:object_r:usr_t:s0')
+        n += 1
+print(n)`
+  const done = spawnSync('python3', ['-c', program, tree], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  if (done.status !== 0) throw new Error(`setting the attributes exited ${done.status}`)
+  console.log(`xattrs: user.label on ${done.stdout.trim()} files and directories`)
 }
 
 async function main(): Promise<void> {
@@ -89,6 +106,7 @@ async function main(): Promise<void> {
     const made = spawnSync('python3', [MKTREE, tree, '--files', String(FILES), '--big-mb', String(BIG_MB)], { stdio: ['ignore', 'ignore', 'inherit'] })
     if (made.status !== 0) throw new Error(`mktree.py exited ${made.status}`)
     console.log(`tree: ${FILES} files and 4 x ${BIG_MB} MiB by mktree.py in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+    if (argv.xattrs) labelEverything(tree)
 
     t0 = performance.now()
     const conf = join(dir, 'conf.d')

@@ -4,13 +4,13 @@ import { IMPLIED_DIR_MODE } from './directories.js'
 import { setOwnerAndMode } from './entry-metadata.js'
 import type { Restorer } from './restorer.js'
 
-/** Directories whose times are being set at once. */
+/** Directories whose extended attributes and times are being set at once. */
 const TIMES_IN_FLIGHT = 64
 
 /**
  * The last pass of a restore over directories, deepest first: owner,
- * group and mode (chown before chmod), then extended attributes, ACLs (access and default,
- * batched) and times, all through each directory's own O_PATH descriptor,
+ * group and mode (chown before chmod), then ACLs (access and default,
+ * batched), extended attributes and times (pipelined), all through each directory's own O_PATH descriptor,
  * so no path is resolved again and a parent's final mode cannot get in the
  * way. Yields a `dir` record per directory entry restored. A directory
  * created on the way to an entry without an entry of its own gets mode
@@ -40,12 +40,13 @@ export async function* finishDirectories(r: Restorer): AsyncGenerator<Rec> {
       const uid = r.parts.owners.uid(entry.user, entry.uid)
       const gid = r.parts.owners.gid(entry.group, entry.gid)
       r.owner(setOwnerAndMode(handle.self(), uid, gid, entry.mode, fstatSync(handle.fd, { bigint: true })))
-      yield* await r.xattrs(handle, '.', entry)
       yield* await r.acl(handle, '.', entry)
       if (dir.entry !== undefined) yield r.done(dir.entry, 'dir')
       else r.count('dirsImplied')
       const held = handle
-      timing.push(r.times(held, '.', entry).finally(() => r.target.release(held)))
+      timing.push(Promise.all([r.xattrs(held, '.', entry), r.times(held, '.', entry)])
+        .then((problems) => problems.flat())
+        .finally(() => r.target.release(held)))
       release = false
       if (timing.length >= TIMES_IN_FLIGHT) yield* await timing.shift()!
     } catch (err) {

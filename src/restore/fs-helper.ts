@@ -177,10 +177,11 @@ export class FsHelper {
    * Sets the extended attribute `name` of the entry at `path` (not
    * following a symlink there) to the bytes of `valueB64`. Rejects with
    * HelperError; ENOSYS without python3 (Node has no call for it).
+   * `later`: see setTimes.
    */
-  setXattr(path: Buffer, name: string, valueB64: string): Promise<void> {
+  setXattr(path: Buffer, name: string, valueB64: string, when: 'now' | 'later' = 'now'): Promise<void> {
     if (this.child === null) return Promise.reject(new HelperError('ENOSYS'))
-    return this.request('X', name, valueB64, path)
+    return this.request('X', name, valueB64, path, when)
   }
 
   private request(op: string, a: string, b: string, path: Buffer, when: 'now' | 'later' = 'now'): Promise<void> {

@@ -62,8 +62,8 @@ async function writeEntry(r: Restorer, entry: FileEntry): Promise<{ recs: Rec[],
         }
         r.parts.content.remember(entry.content!.sha256, entry.parts)
         const recs: Rec[] = [r.done(entry, 'skipped', { reason: 'already there with the same content' })]
-        if (st.mtimeNs !== entry.mtimeNs) recs.push(...await r.times(dir, name, entry))
-        recs.push(...await r.xattrs(dir, name, entry), ...await r.acl(dir, name, entry, st))
+        r.metadataLater(dir, name, entry, { times: st.mtimeNs !== entry.mtimeNs })
+        recs.push(...await r.acl(dir, name, entry, st))
         return { recs, source: { parts: entry.parts, st } }
       }
       if (!r.parts.overwrite) return { recs: r.kept(entry, `a different ${existing.kind === 'file' ? 'file' : existing.kind} is there`), source: null }
@@ -80,8 +80,8 @@ async function writeEntry(r: Restorer, entry: FileEntry): Promise<{ recs: Rec[],
     r.count('bytesDownloaded', fetched.transferred)
     if (fetched.from === 'local') r.count('copiedLocally')
     const recs: Rec[] = [r.done(entry, action, { size: fetched.bytes })]
-    if (!timesSet) r.timesLater(dir, name, entry)
-    recs.push(...await r.xattrs(dir, name, entry), ...await r.acl(dir, name, entry, st))
+    r.metadataLater(dir, name, entry, { times: !timesSet })
+    recs.push(...await r.acl(dir, name, entry, st))
     return { recs, source: { parts: entry.parts, st } }
   } catch (err) {
     if (err instanceof StoreFatalError) throw err

@@ -116,7 +116,7 @@ async function* restore(run: RestoreRun): AsyncGenerator<Rec> {
       for (const rec of recs) yield rec
       for (const rec of r.drainLate()) yield rec
     }
-    await r.timesSettled()
+    await r.settled()
     yield* r.drainLate()
     yield* verdictProblems(run)
     if (ctx.signal.aborted) return

@@ -44,7 +44,7 @@ export class Restorer {
   readonly late: Rec[] = []
   private ownerWarned = false
   private xattrWarned = false
-  private readonly timesPending = new Set<Promise<void>>()
+  private readonly pendingLater = new Set<Promise<void>>()
 
   constructor(readonly parts: RestorerParts) {}
 
@@ -106,25 +106,31 @@ export class Restorer {
   }
 
   /**
-   * Sets an entry's times as times() does, without waiting for them: `dir`
-   * stays open until they are set, a problem becomes a late record, and
-   * timesSettled() waits for all. Files take most of the helper's
-   * requests, and need not hold a slot of the restore while theirs waits.
+   * Sets a file's times and extended attributes as times() and xattrs()
+   * do, without waiting for them: their requests go to the helper `later`
+   * (batched), `dir` stays open until they are answered, problems become
+   * late records, and settled() waits for all. Files take most of the
+   * helper's requests (on an SELinux system every file has an attribute),
+   * and need not hold a slot of the restore while theirs wait.
    */
-  timesLater(dir: DirHandle, name: Buffer, entry: RestoreEntry): void {
+  metadataLater(dir: DirHandle, name: Buffer, entry: RestoreEntry, what: { times: boolean }): void {
+    if (!what.times && entry.xattrs === undefined) return
     this.target.retain(dir)
-    const done = this.times(dir, name, entry, 'later')
-      .then((problems) => { this.late.push(...problems) })
+    const done = Promise.all([
+      what.times ? this.times(dir, name, entry, 'later') : [],
+      this.xattrs(dir, name, entry, 'later'),
+    ])
+      .then((problems) => { this.late.push(...problems.flat()) })
       .finally(() => {
         this.target.release(dir)
-        this.timesPending.delete(done)
+        this.pendingLater.delete(done)
       })
-    this.timesPending.add(done)
+    this.pendingLater.add(done)
   }
 
-  /** Resolves once every timesLater() has been answered. */
-  async timesSettled(): Promise<void> {
-    while (this.timesPending.size > 0) await Promise.all(this.timesPending)
+  /** Resolves once every metadataLater() has been answered. */
+  async settled(): Promise<void> {
+    while (this.pendingLater.size > 0) await Promise.all(this.pendingLater)
   }
 
   /** Queues an entry's ACLs (when it has any) on the batch; `st` is the inode that was restored. */
@@ -154,23 +160,23 @@ export class Restorer {
    * security namespaces) is counted and said once, as a refused chown is;
    * other failures are errors naming the attribute.
    */
-  async xattrs(dir: DirHandle, name: Buffer | string, entry: RestoreEntry): Promise<Rec[]> {
+  async xattrs(dir: DirHandle, name: Buffer | string, entry: RestoreEntry, when: 'now' | 'later' = 'now'): Promise<Rec[]> {
     if (entry.xattrs === undefined) return []
     const problems: Rec[] = []
     const path = dir.forChild(name)
+    // All of the entry's requests are sent before any answer is awaited.
+    const outcomes = await Promise.allSettled(entry.xattrs.map(([attribute, value]) => this.parts.helper.setXattr(path, attribute, value, when)))
     let denied = false
-    for (const [attribute, value] of entry.xattrs) {
-      try {
-        await this.parts.helper.setXattr(path, attribute, value)
-      } catch (err) {
-        if (err instanceof HelperError && err.code === 'EPERM') {
-          denied = true
-          continue
-        }
-        const why = err instanceof HelperError && err.code === 'ENOSYS' && !this.parts.helper.available
-          ? `needs python3 (${this.parts.helper.unavailable ?? 'unavailable'})` : describe(err)
-        problems.push(this.ctx.problem('error', `extended attribute ${attribute} not restored: ${why}`, { path: entry.path }))
+    for (const [i, outcome] of outcomes.entries()) {
+      if (outcome.status === 'fulfilled') continue
+      const err: unknown = outcome.reason
+      if (err instanceof HelperError && err.code === 'EPERM') {
+        denied = true
+        continue
       }
+      const why = err instanceof HelperError && err.code === 'ENOSYS' && !this.parts.helper.available
+        ? `needs python3 (${this.parts.helper.unavailable ?? 'unavailable'})` : describe(err)
+      problems.push(this.ctx.problem('error', `extended attribute ${entry.xattrs[i]![0]} not restored: ${why}`, { path: entry.path }))
     }
     if (denied) this.xattrsDenied()
     else if (problems.length === 0) this.count('xattrsSet')
