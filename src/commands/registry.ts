@@ -18,7 +18,7 @@ export const STAGES: Record<string, () => Promise<StageSpec>> = {
   'sysbackup-snap': async () => (await import('../stages/snap/snap-stage.js')).snapStage,
 }
 
-export const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {
+export const SUBCOMMANDS = {
   archive: async () => (await import('./archive.js')).archiveCommand,
   'pack-creds': async () => (await import('./pack-creds.js')).packCredsSubcommand,
   'create-resources': async () => (await import('./create-resources.js')).createResourcesCommand,
@@ -28,6 +28,22 @@ export const SUBCOMMANDS: Record<string, () => Promise<CommandSpec>> = {
   'restore': async () => (await import('./restore.js')).restoreSubcommand,
   'verify': async () => (await import('./verify.js')).verifySubcommand,
   'diff': async () => (await import('./diff.js')).diffSubcommand,
+} satisfies Record<string, () => Promise<CommandSpec>>
+
+/**
+ * One line per subcommand for `s3-sysbackup --help` (the subcommands are
+ * not loaded to show it). Typed by SUBCOMMANDS' keys: none can be missing.
+ */
+export const SUBCOMMAND_SUMMARIES: Record<keyof typeof SUBCOMMANDS, string> = {
+  archive: 'back this machine up into the store, under Object Lock',
+  'create-resources': 'create the bucket and its roles with CloudFormation',
+  diff: 'show what changed between two backups',
+  list: 'list the backups in the store by host and time',
+  'pack-creds': 'encrypt credentials for a restore from another machine',
+  restore: 'restore a backup, or part of one',
+  'update-resources': 'apply the current template to the resources\' stack',
+  verify: 'check that backups are complete and stay locked',
+  'write-config': 'write the configuration and the systemd daily timer',
 }
 
 /** Commands with a bin of their own that are not record stages (e.g. sysbackup-restore). */

@@ -2,7 +2,7 @@ import { runCommand, type CommandSpec } from '../cli/command.js'
 import { EXIT } from '../cli/exit-status.js'
 import type { CommandIO } from '../cli/stage.js'
 import { VERSION } from '../version.js'
-import { SUBCOMMANDS } from './registry.js'
+import { SUBCOMMAND_SUMMARIES, SUBCOMMANDS } from './registry.js'
 
 const USAGE = `Usage: s3-sysbackup SUBCOMMAND [options]
 
@@ -16,7 +16,9 @@ See s3-sysbackup(1).
 `
 
 function usage(): string {
-  return USAGE.replace('{list}', Object.keys(SUBCOMMANDS).sort().map((s) => `  ${s}`).join('\n'))
+  const names = Object.keys(SUBCOMMAND_SUMMARIES).sort() as (keyof typeof SUBCOMMAND_SUMMARIES)[]
+  const width = Math.max(...names.map((name) => name.length))
+  return USAGE.replace('{list}', names.map((name) => `  ${name.padEnd(width)}  ${SUBCOMMAND_SUMMARIES[name]}`).join('\n'))
 }
 
 /** `s3-sysbackup SUBCOMMAND ...`: dispatches to the subcommand's own command. */
@@ -30,7 +32,7 @@ export async function main(argv: string[], io: CommandIO): Promise<number> {
     io.stdout.write(`s3-sysbackup ${VERSION}\n`)
     return EXIT.OK
   }
-  const load = Object.hasOwn(SUBCOMMANDS, sub) ? SUBCOMMANDS[sub] : undefined
+  const load = Object.hasOwn(SUBCOMMANDS, sub) ? SUBCOMMANDS[sub as keyof typeof SUBCOMMANDS] : undefined
   if (!load) {
     io.stderr.write(`s3-sysbackup: unknown subcommand "${sub}" (see s3-sysbackup --help)\n`)
     return EXIT.USAGE
