@@ -10,6 +10,7 @@ import { DEFAULT_CONFIG_DIR, SCHEMA } from '../config/schema.js'
 import { listPickers } from '../stages/pick/pickers-dir.js'
 import { listPrograms } from '../util/programs-dir.js'
 import { localStoreDir, STORE_OPTION } from '../store/open-store.js'
+import { describeLimit, LIMIT_UPLOAD_OPTION, uploadLimitOf } from '../store/upload-limit.js'
 import { checkStoreStillThere, rememberStore } from '../archive/known-stores.js'
 import { progressReporter } from '../archive/progress.js'
 import { takeRunLock } from '../archive/run-lock.js'
@@ -48,6 +49,7 @@ export const archiveCommand: CommandSpec = {
     { name: 'host', type: 'string', arg: 'NAME', help: 'store this run under host NAME (default: [archive] host, else the host name)' },
     { name: 'wait', type: 'number', arg: 'SECONDS', help: 'wait this long for another run of this machine to finish (default: [archive] lock_wait)' },
     { name: 'jobs', alias: 'j', type: 'number', arg: 'N', help: `uploads and HEAD requests at once (default ${UPLOAD_JOBS})` },
+    { ...LIMIT_UPLOAD_OPTION, help: 'send at most RATE bytes a second to the store, e.g. 512K, 4M (binary units; 0: no limit; default: [s3] limit_upload); snapshots streamed by their own process have a limit of their own' },
     { name: 'cpu-scheduling', type: 'string', arg: 'POLICY', help: 'batch or normal: the CPU scheduling policy of the run and what it starts (default: [archive] cpu_scheduling, batch)' },
     { name: 'new-store', type: 'flag', help: 'start a new local store even where this machine backed up into one that is no longer there (a new disk of a rotation)' },
     { name: 'dry-run', type: 'flag', help: 'store nothing: say what would be stored and what it would cost' },
@@ -67,6 +69,8 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
   const scheduling = args.choice('cpu-scheduling', SCHEMA.archive.cpu_scheduling.values)
   const config = loadConfig(args.string('config'), io.env)
   const host = resolveHost(args.string('host'), config)
+  // Checked before anything runs: each writing stage would refuse it, but only after pick and hash had begun.
+  const uploadLimit = uploadLimitOf(args.string('limit-upload'), config.values.s3.limit_upload, config.file ?? 'configuration')
   const stateDir = args.string('state-dir') ?? config.values.state.dir
   // A mistake in pickers.d or snapshots.d is a configuration error (exit 2,
   // nothing done), as it is for the stages; found here, before any stage runs.
@@ -98,19 +102,21 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
     // The stages read the same configuration directory the wrapper resolved.
     const common = config.dir ? ['--config', config.dir] : []
     const storeArgs = args.has('store') ? ['--store', args.string('store')!] : []
+    const limitArgs = args.has('limit-upload') ? ['--limit-upload', args.string('limit-upload')!] : []
     const stateArgs = ['--state-dir', stateDir]
     const runArgs = ['--host', host, '--run-time', started.toISOString(), '--retain-until', retainUntil.toISOString()]
     const dry = dryRun ? ['--dry-run'] : []
     const progress = progressReporter(io.stderr, {
       enabled: args.flag('progress') || (!args.flag('no-progress') && io.stderr.isTTY === true),
     })
-    io.stderr.write(`s3-sysbackup archive: ${dryRun ? 'dry run' : 'run'} ${keyTimestamp(started)} of ${host}, retained until ${retainUntil.toISOString()}\n`)
+    const limited = uploadLimit > 0 && !dryRun ? `, ${describeLimit(uploadLimit)}` : ''
+    io.stderr.write(`s3-sysbackup archive: ${dryRun ? 'dry run' : 'run'} ${keyTimestamp(started)} of ${host}, retained until ${retainUntil.toISOString()}${limited}\n`)
     const stageArgs = {
       pick: [...common],
       hash: [...common, ...stateArgs, '--from-manifest', '--host', host, ...storeArgs],
-      upload: [...common, ...storeArgs, ...stateArgs, ...runArgs, ...dry, ...(jobs !== undefined ? ['--jobs', String(jobs)] : [])],
-      snap: [...common, ...storeArgs, ...runArgs, ...dry],
-      manifest: [...common, ...storeArgs, ...runArgs, ...dry, '-'],
+      upload: [...common, ...storeArgs, ...limitArgs, ...stateArgs, ...runArgs, ...dry, ...(jobs !== undefined ? ['--jobs', String(jobs)] : [])],
+      snap: [...common, ...storeArgs, ...limitArgs, ...runArgs, ...dry],
+      manifest: [...common, ...storeArgs, ...limitArgs, ...runArgs, ...dry, '-'],
     }
     const shared = {
       env: io.env,

@@ -37,6 +37,7 @@ export const SCHEMA = {
     bucket: { kind: 'string', help: 'the bucket to back up into, or file:DIR for a local directory store; when absent, the CloudFormation export names it' },
     endpoint: { kind: 'string', help: 'URL of an S3-compatible endpoint (also AWS_ENDPOINT_URL)' },
     force_path_style: { kind: 'bool', default: false, help: 'address buckets as ENDPOINT/BUCKET rather than BUCKET.ENDPOINT' },
+    limit_upload: { kind: 'string', help: 'most bytes a second sent to the store, e.g. 512K or 4M (binary units; absent or 0: no limit)' },
   },
   cloudformation: {
     region: { kind: 'string', help: 'region of the CloudFormation stack whose export names the bucket' },

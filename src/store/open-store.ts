@@ -8,6 +8,7 @@ import type { OptionSpec } from '../cli/args.js'
 import { ConfigError } from '../cli/errors.js'
 import type { LoadedConfig } from '../config/load-config.js'
 import { LocalStore } from './local-store.js'
+import { limitUploads, sharedLimiter, uploadLimitOf } from './upload-limit.js'
 import type { Store } from './store.js'
 import type { TransportSettings } from '../aws/transport.js'
 import type { AwsAccess } from '../aws/credentials.js'
@@ -53,6 +54,8 @@ export interface OpenStoreOptions {
   pageSize?: number
   /** Retry and timeout overrides (see aws/transport.ts). */
   transport?: Partial<TransportSettings>
+  /** `--limit-upload RATE`: overrides `[s3] limit_upload` (see upload-limit.ts); applies with access `write`. */
+  limitUpload?: string
   /**
    * Who to be to AWS instead of what the `[aws]` section says: a restore
    * with `--creds` passes the provider of its credentials package (an
@@ -74,11 +77,22 @@ export interface OpenStoreOptions {
  * bucket's own region), its endpoint from `opts.endpoint`, `[s3] endpoint`
  * or AWS_ENDPOINT_URL, and `[s3] force_path_style`.
  *
+ * With access `write` and an upload limit (`opts.limitUpload`, else
+ * `[s3] limit_upload`), the bytes stored are held to it, by one limiter
+ * shared by every store this process opens (upload-limit.ts).
+ *
  * Throws ConfigError for settings that cannot work (exit 2), FatalError
  * when the store cannot be used (no such directory or bucket, no Object
  * Lock, no credentials; exit 3). The AWS SDK is loaded only for S3.
  */
 export async function openStore(config: LoadedConfig, opts: OpenStoreOptions = {}): Promise<Store> {
+  // Checked whatever the access, so a mistake shows in a dry run too.
+  const uploadLimit = uploadLimitOf(opts.limitUpload, config.values.s3.limit_upload, config.file ?? 'configuration')
+  const store = await openUnlimited(config, opts)
+  return uploadLimit > 0 && opts.access === 'write' ? limitUploads(store, sharedLimiter(uploadLimit)) : store
+}
+
+async function openUnlimited(config: LoadedConfig, opts: OpenStoreOptions): Promise<Store> {
   const storeOptions = {
     create: opts.access === 'write',
     missingIsEmpty: opts.access === 'dry-run',

@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process'
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { runBin, type BinResult } from '../helpers/bin.js'
 import { testDir } from '../helpers/files.js'
 import { parseRecords } from '../helpers/io.js'
@@ -144,6 +144,29 @@ t.test('bad configuration: exit 2 before anything runs', async (t) => {
   const usage = await runBin('s3-sysbackup', ['archive', '--wait=-1'])
   t.equal(usage.status, 2)
   t.match(usage.stderr, '--wait: -1 is negative')
+})
+
+t.test('--limit-upload holds the run\'s uploads to the rate, in process or as processes; a rate that is not one stops it before anything runs', async (t) => {
+  for (const extra of [[], ['--stage-processes']]) {
+    await t.test(extra.join(' ') || 'in process', async (t) => {
+      const m = await machine(t, LOCAL_STORE)
+      // Random bytes, so gzip cannot shrink them below the limit's reach: 512 KiB at 256 KiB/s.
+      writeFileSync(join(m.tree, 'etc', 'random.bin'), randomBytes(512 * 1024))
+      const started = performance.now()
+      const run = await m.archive('--limit-upload', '256K', ...extra)
+      const seconds = (performance.now() - started) / 1000
+      t.equal(run.status, 0, run.stderr)
+      t.match(run.stderr, /^s3-sysbackup archive: run \S+ of box1, retained until \S+, uploads limited to 256 KiB\/s$/m, 'the run says it is limited')
+      t.ok(seconds >= 1.7, `512 KiB stored in ${seconds.toFixed(2)} s at 256 KiB/s`)
+    })
+  }
+  await t.test('not a rate', async (t) => {
+    const m = await machine(t, LOCAL_STORE)
+    const bad = await m.archive('--limit-upload', 'fast')
+    t.equal(bad.status, 2)
+    t.equal(bad.stderr, 's3-sysbackup archive: --limit-upload "fast" is not a rate: give bytes a second, with K, M or G for KiB, MiB or GiB (e.g. 512K, 4M)\n')
+    t.same(await manifestKeys(await m.store.open()), [], 'nothing stored')
+  })
 })
 
 t.test('the stages run inside the wrapper by default, as processes with --stage-processes, with the same manifest', async (t) => {

@@ -6,6 +6,7 @@ import type { OptionSpec } from '../../cli/args.js'
 import { UsageError } from '../../cli/errors.js'
 import type { StageSpec } from '../../cli/stage.js'
 import { loadConfig } from '../../config/load-config.js'
+import { LIMIT_UPLOAD_OPTION } from '../../store/upload-limit.js'
 import { openStore, STORE_OPTION, type OpenStoreOptions } from '../../store/open-store.js'
 import { errnoText } from '../../util/errno-text.js'
 import { headerFieldsOf, RUN_OPTIONS, runIdentity } from '../run-identity.js'
@@ -24,6 +25,7 @@ export const DEFAULT_SORT_MEMORY_MIB = 16
 const OPTIONS: OptionSpec[] = [
   { name: 'config', alias: 'c', type: 'string', arg: 'DIR', help: 'configuration directory (default $S3_SYSBACKUP_CONFIG or /etc/backup)' },
   STORE_OPTION,
+  LIMIT_UPLOAD_OPTION,
   ...RUN_OPTIONS,
   { name: 'output', alias: 'o', type: 'string', arg: 'FILE', help: 'also write the manifest, uncompressed, to FILE' },
   { name: 'tmp-dir', type: 'string', arg: 'DIR', help: 'where to put spill files of big manifests (default $TMPDIR or /tmp)' },
@@ -67,6 +69,7 @@ export function makeManifestStage(hooks: ManifestStageHooks = {}): StageSpec {
       const storeOptions: OpenStoreOptions = { access: dryRun ? 'dry-run' : 'write', env: ctx.io.env, ...hooks.storeOptions }
       const storeDir = args.string('store')
       if (storeDir !== undefined) storeOptions.storeDir = storeDir
+      if (args.has('limit-upload')) storeOptions.limitUpload = args.string('limit-upload')!
       let store
       try {
         store = await openStore(config, storeOptions)

@@ -5,6 +5,7 @@ import type { StageSpec } from '../../cli/stage.js'
 import { loadConfig } from '../../config/load-config.js'
 import { DEFAULT_CONFIG_DIR } from '../../config/schema.js'
 import { scrubbedEnvironment } from '../../creds/child-environment.js'
+import { LIMIT_UPLOAD_OPTION } from '../../store/upload-limit.js'
 import { openStore, STORE_OPTION, type OpenStoreOptions } from '../../store/open-store.js'
 import { DEFAULT_PART_SIZE } from '../../store/parts.js'
 import { listPrograms, type Program } from '../../util/programs-dir.js'
@@ -14,6 +15,7 @@ import { plannedSnapshots, snap } from './snap.js'
 const OPTIONS: OptionSpec[] = [
   { name: 'config', alias: 'c', type: 'string', arg: 'DIR', help: 'configuration directory (default $S3_SYSBACKUP_CONFIG or /etc/backup)' },
   STORE_OPTION,
+  LIMIT_UPLOAD_OPTION,
   ...RUN_OPTIONS,
   { name: 'timeout', type: 'number', arg: 'SECONDS', help: 'how long each snapshotter may keep us waiting before it is killed; 0: no limit (default: [snapshots] timeout)' },
   { name: 'only', type: 'list', arg: 'NAME', help: 'run only the snapshotter NAME' },
@@ -53,6 +55,7 @@ export function makeSnapStage(hooks: SnapStageHooks = {}): StageSpec {
       const storeOptions: OpenStoreOptions = { access: 'write', env: ctx.io.env, ...hooks.storeOptions }
       const storeDir = args.string('store')
       if (storeDir !== undefined) storeOptions.storeDir = storeDir
+      if (args.has('limit-upload')) storeOptions.limitUpload = args.string('limit-upload')!
       const store = await openStore(config, storeOptions)
       return snap(ctx, programs, {
         store,

@@ -6,6 +6,7 @@ import type { StageContext, StageSpec } from '../../cli/stage.js'
 import { loadConfig } from '../../config/load-config.js'
 import type { FsPath } from '../../protocol/path-codec.js'
 import type { Rec } from '../../protocol/records.js'
+import { LIMIT_UPLOAD_OPTION } from '../../store/upload-limit.js'
 import { openStore, STORE_OPTION } from '../../store/open-store.js'
 import { DEFAULT_PART_SIZE } from '../../store/parts.js'
 import type { LockMode, Store } from '../../store/store.js'
@@ -45,6 +46,7 @@ export function uploadJobsFromArgs(args: ParsedArgs): number | undefined {
 const OPTIONS: OptionSpec[] = [
   { name: 'config', alias: 'c', type: 'string', arg: 'DIR', help: 'configuration directory (default $S3_SYSBACKUP_CONFIG or /etc/backup)' },
   STORE_OPTION,
+  LIMIT_UPLOAD_OPTION,
   { name: 'state-dir', type: 'string', arg: 'DIR', help: 'directory of the content versions cache (default: [state] dir)' },
   ...RUN_OPTIONS,
   { name: 'jobs', alias: 'j', type: 'number', arg: 'N', help: `uploads and HEAD requests at once (default ${DEFAULT_JOBS})` },
@@ -117,6 +119,7 @@ export function makeUploadStage(hooks: UploadStageHooks = {}): StageSpec {
       const store = await openStore(loaded, {
         ...(storeDir !== undefined && { storeDir }),
         access: dryRun ? 'dry-run' : 'write',
+        ...(args.has('limit-upload') && { limitUpload: args.string('limit-upload')! }),
         deferLockCheck: true,
         env: ctx.io.env,
         partSize,
