@@ -7,7 +7,7 @@ import { resolveHost } from '../config/host.js'
 import { parseBackupSelector } from '../audit/backup-selector.js'
 import { diffManifests, METADATA_FIELDS, type Change, type DiffCounts } from '../audit/diff-entries.js'
 import { findManifest } from '../manifests/choose-manifest.js'
-import { openManifest, type ManifestReader } from '../manifests/read-manifest.js'
+import { manifestDamage, openManifest } from '../manifests/read-manifest.js'
 import { displayPath, encodePath } from '../protocol/path-codec.js'
 import { formatRecord } from '../protocol/write-records.js'
 import { humanBytes } from '../restore/progress.js'
@@ -50,7 +50,7 @@ async function diff(args: ParsedArgs, io: CommandIO, deps: RestoreStoreDeps): Pr
   for await (const change of diffManifests(readerA, readerB, counts)) {
     io.stdout.write(json ? formatRecord(changeRecord(change)) : changeLine(change))
   }
-  const damaged = [readerA, readerB].map(damage).filter((d): d is string => d !== null)
+  const damaged = [readerA, readerB].map(manifestDamage).filter((d): d is string => d !== null)
   for (const d of damaged) io.stderr.write(`${NAME}: warning: ${d}; the differences shown may be incomplete\n`)
   if (json) {
     io.stdout.write(formatRecord({ type: 'summary', from: a.key, to: b.key, ...counts, same: counts.added + counts.removed + counts.modified === 0 }))
@@ -60,14 +60,6 @@ async function diff(args: ParsedArgs, io: CommandIO, deps: RestoreStoreDeps): Pr
   }
   if (damaged.length > 0) return EXIT.FATAL
   return counts.added + counts.removed + counts.modified === 0 ? EXIT.OK : EXIT.INCOMPLETE
-}
-
-/** Why a manifest read for the diff cannot be trusted whole, or null. */
-function damage(reader: ManifestReader): string | null {
-  const v = reader.verdict()
-  if (v.truncated !== undefined) return v.truncated
-  if (v.digest === 'mismatch') return `${reader.source}: its digest does not match its lines`
-  return null
 }
 
 const CODE = { added: 'A', removed: 'R', modified: 'M' } as const

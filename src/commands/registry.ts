@@ -28,6 +28,8 @@ export const SUBCOMMANDS = {
   'restore': async () => (await import('./restore.js')).restoreSubcommand,
   'verify': async () => (await import('./verify.js')).verifySubcommand,
   'diff': async () => (await import('./diff.js')).diffSubcommand,
+  'ls': async () => (await import('./ls.js')).lsSubcommand,
+  'dump': async () => (await import('./dump.js')).dumpSubcommand,
 } satisfies Record<string, () => Promise<CommandSpec>>
 
 /**
@@ -38,7 +40,9 @@ export const SUBCOMMAND_SUMMARIES: Record<keyof typeof SUBCOMMANDS, string> = {
   archive: 'back this machine up into the store, under Object Lock',
   'create-resources': 'create the bucket and its roles with CloudFormation',
   diff: 'show what changed between two backups',
+  dump: 'write one file of a backup to standard output or a file',
   list: 'list the backups in the store by host and time',
+  ls: 'list the files of a backup, or those matching patterns',
   'pack-creds': 'encrypt credentials for a restore from another machine',
   restore: 'restore a backup, or part of one',
   'update-resources': 'apply the current template to the resources\' stack',

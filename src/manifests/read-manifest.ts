@@ -80,6 +80,11 @@ export class ManifestReader implements AsyncIterable<ManifestLine> {
     return this.options.source
   }
 
+  /** Whether the manifest was read to its end (or to where it is cut off); false while it is read, and when its reader stopped early. */
+  get ended(): boolean {
+    return this.finished
+  }
+
   async *[Symbol.asyncIterator](): AsyncGenerator<ManifestLine> {
     const hash = createHash('sha256')
     try {
@@ -204,6 +209,17 @@ async function* decoded(input: AsyncIterable<Buffer | string>): AsyncGenerator<B
   // The callback form returns the last stream; a failure anywhere destroys it, so iterating it throws.
   const gunzipped = pipeline(Readable.from(all()), createGunzip(), () => {})
   for await (const chunk of gunzipped) yield chunk as Buffer
+}
+
+/**
+ * Why a manifest read to its end cannot be trusted whole: cut off, or its
+ * lines not those its trailer's digest was made of; null when it can.
+ */
+export function manifestDamage(reader: ManifestReader): string | null {
+  const v = reader.verdict()
+  if (v.truncated !== undefined) return v.truncated
+  if (v.digest === 'mismatch') return `${reader.source}: its digest does not match its lines`
+  return null
 }
 
 /**

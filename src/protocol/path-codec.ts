@@ -97,3 +97,30 @@ export function displayPath(p: FsPath): string {
   }
   return out
 }
+
+/**
+ * The bytes of the path that displayPath shows as `text`: `\\`, `\n`, `\t`
+ * and `\xNN` become the bytes they stand for, everything else is taken as
+ * UTF-8. Null when a backslash begins none of these. For a person who
+ * gives a path as a listing showed it: the only way to name, on a command
+ * line, a path whose bytes are not UTF-8 (Node decodes arguments as UTF-8).
+ */
+export function parseDisplayPath(text: string): Buffer | null {
+  const parts: Buffer[] = []
+  let from = 0
+  for (let i = text.indexOf('\\'); i >= 0; i = text.indexOf('\\', from)) {
+    parts.push(Buffer.from(text.slice(from, i), 'utf8'))
+    const next = text[i + 1]
+    if (next === '\\' || next === 'n' || next === 't') {
+      parts.push(Buffer.from(next === 'n' ? '\n' : next === 't' ? '\t' : '\\'))
+      from = i + 2
+    } else if (next === 'x' && /^[0-9a-f]{2}$/i.test(text.slice(i + 2, i + 4))) {
+      parts.push(Buffer.from([parseInt(text.slice(i + 2, i + 4), 16)]))
+      from = i + 4
+    } else {
+      return null
+    }
+  }
+  parts.push(Buffer.from(text.slice(from), 'utf8'))
+  return Buffer.concat(parts)
+}

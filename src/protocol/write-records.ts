@@ -18,8 +18,17 @@ export function recordLine(rec: Rec): string {
  * does not pay one write per record; a slow one still sees each record
  * promptly, because a chunk is released whenever the source has to wait.
  */
-export async function* serializeRecords(records: AsyncIterable<Rec>, chunkBytes = 64 * 1024): AsyncGenerator<string> {
-  const iterator = records[Symbol.asyncIterator]()
+export function serializeRecords(records: AsyncIterable<Rec>, chunkBytes = 64 * 1024): AsyncGenerator<string> {
+  return joinReady(records, formatRecord, chunkBytes)
+}
+
+/**
+ * serializeRecords for any items, each made text by `format`: items that
+ * are already available are joined into chunks of up to `chunkBytes`
+ * characters; a chunk is released whenever the source has to wait.
+ */
+export async function* joinReady<T>(items: AsyncIterable<T>, format: (item: T) => string, chunkBytes = 64 * 1024): AsyncGenerator<string> {
+  const iterator = items[Symbol.asyncIterator]()
   let chunk = ''
   for (;;) {
     let settled = false
@@ -36,7 +45,7 @@ export async function* serializeRecords(records: AsyncIterable<Rec>, chunkBytes 
     }
     const result = await next
     if (result.done) break
-    chunk += formatRecord(result.value)
+    chunk += format(result.value)
     if (chunk.length >= chunkBytes) {
       yield chunk
       chunk = ''

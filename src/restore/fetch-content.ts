@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto'
-import { Transform } from 'node:stream'
+import { pipeline as chain, Transform, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { createGunzip, gunzipSync } from 'node:zlib'
 import type { ObjectInfo, Store } from '../store/store.js'
@@ -136,12 +136,45 @@ export async function writeBody(got: Got, ref: ContentRef, out: number, signal?:
   return { bytes, transferred, gzip, from: 'store' }
 }
 
+/**
+ * The decoded content of an object got from the store, chunk by chunk, for
+ * a consumer that passes it on as it comes (s3-sysbackup dump): gunzipped
+ * when isGzip says so, hashed as it goes. Nothing is verified before the
+ * iteration ends: after the last chunk it throws ContentMismatchError
+ * unless the whole is what checkDecoded wants. It throws that error
+ * earlier, too, instead of yielding a chunk that would take the content
+ * past its `size` metadata, and when the body is not the gzip it says it
+ * is (decodeFailure). Store errors propagate. The body is consumed, or destroyed when the consumer stops
+ * early. Memory: one chunk in flight (writeBody, which writes into a file
+ * of its own, has a faster path for a body held whole).
+ */
+export async function* decodedChunks(got: Got, ref: ContentRef): AsyncGenerator<Buffer> {
+  const { info, body } = got
+  const stated = statedSize(info)
+  const hash = createHash('sha256')
+  let bytes = 0
+  // The callback form returns the gunzip stream; a failure of the body destroys it, so iterating it throws.
+  const decoded: Readable = isGzip(info) ? chain(body, createGunzip({ chunkSize: STREAM_CHUNK_BYTES }), () => {}) : body
+  try {
+    for await (const chunk of decoded as AsyncIterable<Buffer>) {
+      bytes += chunk.length
+      if (stated !== undefined && bytes > stated) throw tooLarge(ref, info)
+      hash.update(chunk)
+      yield chunk
+    }
+  } catch (err) {
+    throw decodeFailure(err, ref, info)
+  } finally {
+    decoded.destroy()
+    body.destroy()
+  }
+  checkDecoded(ref, info, hash.digest('hex'), bytes)
+}
+
 /** An error met while decoding the object's body, as the ContentMismatchError it means when it means one. */
 export function decodeFailure(err: unknown, ref: ContentRef, info: ObjectInfo): unknown {
   const code = (err as NodeJS.ErrnoException).code
-  if (code === 'ERR_BUFFER_TOO_LARGE') {
-    return new ContentMismatchError(`${where(ref)} decodes to more than the ${info.metadata.size} bytes of its metadata`)
-  }
+  if (code === 'ERR_BUFFER_TOO_LARGE') return tooLarge(ref, info)
   if (isGzip(info) && typeof code === 'string' && code.startsWith('Z_')) {
     return new ContentMismatchError(`${where(ref)} does not decode as the gzip its metadata says it is (${(err as Error).message})`)
   }
@@ -157,6 +190,10 @@ export function checkDecoded(ref: ContentRef, info: ObjectInfo, digest: string, 
   if (stated !== undefined && stated !== bytes) {
     throw new ContentMismatchError(`${where(ref)} decodes to ${bytes} bytes, not the ${stated} of its metadata`)
   }
+}
+
+function tooLarge(ref: ContentRef, info: ObjectInfo): ContentMismatchError {
+  return new ContentMismatchError(`${where(ref)} decodes to more than the ${info.metadata.size} bytes of its metadata`)
 }
 
 function where(ref: ContentRef): string {

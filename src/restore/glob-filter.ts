@@ -24,9 +24,10 @@ export class PathFilter {
   /** ancestor-or-self verdicts of recent directories, by latin1 path and list. */
   private readonly memo = new Map<string, boolean>()
 
-  constructor(includes: readonly string[], excludes: readonly string[]) {
-    this.includes = includes.map((p) => compileGlob(p, '--include'))
-    this.excludes = excludes.map((p) => compileGlob(p, '--exclude'))
+  /** `names`: what the patterns are called in the messages of a bad one (UsageError). */
+  constructor(includes: readonly string[], excludes: readonly string[], names = { include: 'option --include', exclude: 'option --exclude' }) {
+    this.includes = includes.map((p) => compileGlob(p, names.include))
+    this.excludes = excludes.map((p) => compileGlob(p, names.exclude))
   }
 
   /** True when every entry is selected. */
@@ -61,27 +62,28 @@ export class PathFilter {
 
 /**
  * A regular expression matching whole paths (as latin1 strings: one
- * character per byte) against a glob pattern. Throws UsageError for an
- * empty pattern or an unclosed `[`.
+ * character per byte) against a glob pattern. Throws UsageError, its
+ * message beginning with `name` (`option --include`), for an empty pattern
+ * or an unclosed `[`.
  */
-export function compileGlob(pattern: string, option: string): RegExp {
+export function compileGlob(pattern: string, name: string): RegExp {
   let glob = Buffer.from(pattern, 'utf8').toString('latin1')
   if (glob.length > 1 && glob.endsWith('/') && !glob.endsWith('\\/')) glob = glob.replace(/\/+$/, '') || '/'
-  if (glob === '') throw new UsageError(`option ${option}: empty pattern`)
+  if (glob === '') throw new UsageError(`${name}: empty pattern`)
   let source: string
-  if (glob.startsWith('/')) source = translate(glob, pattern, option)
-  else if (!glob.includes('/')) source = `(?:.*/)?${translate(glob, pattern, option)}`
-  else source = translate('/' + glob, pattern, option)
+  if (glob.startsWith('/')) source = translate(glob, pattern, name)
+  else if (!glob.includes('/')) source = `(?:.*/)?${translate(glob, pattern, name)}`
+  else source = translate('/' + glob, pattern, name)
   return new RegExp(`^${source}$`, 's')
 }
 
-function translate(glob: string, pattern: string, option: string): string {
+function translate(glob: string, pattern: string, name: string): string {
   let out = ''
   for (let i = 0; i < glob.length; i++) {
     const c = glob[i]!
     if (c === '\\') {
       const next = glob[i + 1]
-      if (next === undefined) throw new UsageError(`option ${option}: pattern "${pattern}" ends with a lone "\\"`)
+      if (next === undefined) throw new UsageError(`${name}: pattern "${pattern}" ends with a lone "\\"`)
       out += escapeRegex(next)
       i++
     } else if (c === '*') {
@@ -103,7 +105,7 @@ function translate(glob: string, pattern: string, option: string): string {
       out += '[^/\\x80-\\xbf][\\x80-\\xbf]*'
     } else if (c === '[') {
       const close = classEnd(glob, i)
-      if (close < 0) throw new UsageError(`option ${option}: pattern "${pattern}" has "[" without "]"`)
+      if (close < 0) throw new UsageError(`${name}: pattern "${pattern}" has "[" without "]"`)
       let body = glob.slice(i + 1, close)
       const negate = body.startsWith('!') || body.startsWith('^')
       if (negate) body = body.slice(1)

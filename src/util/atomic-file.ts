@@ -7,21 +7,22 @@ import { basename, dirname, join } from 'node:path'
  * previous one is written), atomically and durably: a temporary file in
  * the same directory, fsync'ed, renamed over the old one, then the
  * directory fsync'ed, so a crash leaves the old content or the new, never
- * a mix. Creates the directory (with `dirMode`) when missing. Throws the
- * filesystem error when it cannot, leaving no temporary file behind.
- * Temporary files of `file` left by processes that no longer run (killed
- * while writing it) are removed as it is written.
+ * a mix. Creates the directory (with `dirMode`) when missing; without
+ * `dirMode` it must exist. Throws the filesystem error when it cannot, or
+ * the error `chunks` throws, leaving `file` as it was and no temporary
+ * file behind. Temporary files of `file` left by processes that no longer
+ * run (killed while writing it) are removed as it is written.
  */
-export async function writeFileAtomic(file: string, chunks: Iterable<Buffer>, modes: { dirMode: number, fileMode: number }): Promise<void> {
+export async function writeFileAtomic(file: string, chunks: Iterable<Buffer> | AsyncIterable<Buffer>, modes: { dirMode?: number, fileMode: number }): Promise<void> {
   const dir = dirname(file)
-  await mkdir(dir, { recursive: true, mode: modes.dirMode })
+  if (modes.dirMode !== undefined) await mkdir(dir, { recursive: true, mode: modes.dirMode })
   const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
   await removeStaleTemps(file).catch(() => {}) // a leftover only costs its space
   const handle = await open(temp, 'wx', modes.fileMode)
   try {
     try {
       // writeFile writes all of a chunk (write may stop short), from where the last one ended.
-      for (const chunk of chunks) await handle.writeFile(chunk)
+      for await (const chunk of chunks) await handle.writeFile(chunk)
       await handle.sync()
     } finally {
       await handle.close()

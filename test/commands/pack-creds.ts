@@ -169,7 +169,7 @@ t.test('s3-sysbackup pack-creds is the same command', async (t) => {
   t.match(io.out(), /See s3-sysbackup-pack-creds\(1\)\.\n$/)
   const list = testIO()
   await s3sysbackup(['--help'], list)
-  t.match(list.out(), /^ {2}pack-creds$/m)
+  t.match(list.out(), /^ {2}pack-creds {2,}encrypt credentials/m)
 })
 
 // ---- The real program, with the real key derivation parameters ----

@@ -5,6 +5,8 @@ import type { Rec } from '../../src/protocol/records.js'
 /** In-process stdio for main()/runStage: stdin from text, stdout and stderr captured. */
 export interface TestIO extends CommandIO {
   out(): string
+  /** stdout's exact bytes (out() decodes them as UTF-8). */
+  outBytes(): Buffer
   err(): string
   /** stdout parsed as NDJSON records. */
   records(): Rec[]
@@ -24,6 +26,7 @@ export function testIO(stdin: string | Buffer | Rec[] = '', env: NodeJS.ProcessE
     stderr,
     env: { PATH: process.env.PATH, ...env },
     out: () => Buffer.concat(outChunks).toString('utf8'),
+    outBytes: () => Buffer.concat(outChunks),
     err: () => Buffer.concat(errChunks).toString('utf8'),
     records: () => parseRecords(Buffer.concat(outChunks).toString('utf8')),
   }

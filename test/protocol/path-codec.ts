@@ -1,5 +1,5 @@
 import t from 'tap'
-import { decodePath, decodePathField, displayPath, encodePath, encodePathField, pathAsLatin1, pathBytes } from '../../src/protocol/path-codec.js'
+import { decodePath, decodePathField, displayPath, encodePath, encodePathField, parseDisplayPath, pathAsLatin1, pathBytes } from '../../src/protocol/path-codec.js'
 
 const samples: [string, string | Buffer][] = [
   ['plain', '/etc/passwd'],
@@ -49,4 +49,13 @@ t.test('pathAsLatin1: a character per byte, so the texts sort in the paths\' byt
   const byBytes = [...paths].sort((a, b) => Buffer.compare(pathBytes(a), pathBytes(b))).map(pathAsLatin1)
   const byText = paths.map(pathAsLatin1).sort((a, b) => a < b ? -1 : a > b ? 1 : 0)
   t.same(byText, byBytes)
+})
+
+t.test('parseDisplayPath gives back the bytes displayPath shows, so a path can be pasted from a listing', async (t) => {
+  for (const [name, p] of samples) t.same(parseDisplayPath(displayPath(p)), pathBytes(p), name)
+  t.same(parseDisplayPath('/etc/hosts'), Buffer.from('/etc/hosts'))
+  t.same(parseDisplayPath('/a\\x7F\\X'), null, 'a backslash that begins no escape: not a displayed path')
+  t.same(parseDisplayPath('/a\\xZZ'), null)
+  t.same(parseDisplayPath('/a\\'), null)
+  t.same(parseDisplayPath('/caf\\xe9\\xFF'), Buffer.from([0x2f, 0x63, 0x61, 0x66, 0xe9, 0xff]), 'hex digits in either case')
 })

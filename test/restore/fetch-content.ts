@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { NotFoundError } from '../../src/store/errors.js'
 import { LocalStore } from '../../src/store/local-store.js'
-import { ContentMismatchError, fetchContent } from '../../src/restore/fetch-content.js'
+import { ContentMismatchError, decodedChunks, fetchContent } from '../../src/restore/fetch-content.js'
 
 const lock = { lockMode: 'GOVERNANCE' as const, retainUntil: new Date(Date.now() + 86_400_000) }
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
@@ -83,4 +83,41 @@ t.test('bodies the store holds in memory are decoded at once; larger ones stream
   const err2 = await fetchInto(t, store, { key: `content/${sha(bomb)}`, versionId: lying.versionId, sha256: sha(bomb) }).then(() => null, (e: unknown) => e)
   t.ok(err2 instanceof ContentMismatchError, 'a body that decodes to far more than its metadata says is refused, not decoded whole')
   t.match((err2 as Error).message, /decodes to more than the 10 bytes of its metadata/)
+})
+
+t.test('decodedChunks: the decoded content in chunks, verified once the last has passed', async (t) => {
+  const store = LocalStore.open(join(t.testdir({}), 'store'), { create: true })
+  const text = Buffer.from('line of text\n'.repeat(400_000))
+  const ref = { key: `content/${sha(text)}`, sha256: sha(text) }
+  const collect = async (versionId: string, r = ref) => {
+    const chunks: Buffer[] = []
+    const err = await (async () => {
+      for await (const chunk of decodedChunks(await store.get(r.key, versionId), { ...r, versionId })) chunks.push(chunk)
+    })().then(() => null, (e: unknown) => e)
+    return { chunks, err }
+  }
+  const plain = await store.putBuffer(ref.key, text, { ...lock, metadata: { size: String(text.length), encoding: 'identity' } })
+  const gz = await store.putBuffer(ref.key, gzipSync(text), { ...lock, contentEncoding: 'gzip', metadata: { size: String(text.length), encoding: 'gzip' } })
+  for (const [name, versionId] of [['identity', plain.versionId], ['gzip', gz.versionId]] as const) {
+    const { chunks, err } = await collect(versionId)
+    t.equal(err, null, name)
+    t.ok(Buffer.concat(chunks).equals(text), `${name}: the content`)
+    t.ok(chunks.length > 1, `${name}: in chunks (${chunks.length})`)
+  }
+  const small = Buffer.from('small')
+  const whole = await store.putBuffer(`content/${sha(small)}`, small, { ...lock, metadata: { size: '5' } })
+  t.same((await collect(whole.versionId, { key: `content/${sha(small)}`, sha256: sha(small) })).chunks, [small], 'a body held whole: one chunk')
+
+  const tampered = Buffer.from(text)
+  tampered.writeUInt8(0x21, 1000)
+  const bad = await store.putBuffer(ref.key, tampered, { ...lock, metadata: { size: String(text.length) } })
+  const mismatch = await collect(bad.versionId)
+  t.ok(mismatch.err instanceof ContentMismatchError, 'a mismatch is thrown after the last chunk')
+  t.equal(Buffer.concat(mismatch.chunks).length, text.length, 'every chunk was passed on before')
+
+  const bomb = Buffer.alloc(6 * 1024 * 1024)
+  const lying = await store.putBuffer(`content/${sha(bomb)}`, gzipSync(bomb), { ...lock, contentEncoding: 'gzip', metadata: { size: '300000', encoding: 'gzip' } })
+  const big = await collect(lying.versionId, { key: `content/${sha(bomb)}`, sha256: sha(bomb) })
+  t.match((big.err as Error).message, /decodes to more than the 300000 bytes of its metadata/)
+  t.ok(Buffer.concat(big.chunks).length <= 300_000, 'no byte past the stated size is passed on')
 })

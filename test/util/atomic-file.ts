@@ -22,3 +22,20 @@ t.test('writeFileAtomic removes the temporary files of the file that processes n
   t.same(readdirSync(dir).sort(), [other, 'files-cache', live, 'files-cache.notes'].sort(),
     'the dead process\'s temporary file of this file is gone; a running one\'s, another file\'s and other names stay')
 })
+
+t.test('writeFileAtomic: chunks from an async source; without dirMode the directory must exist; a failing source leaves the file as it was', async (t) => {
+  const dir = t.testdir({ 'kept': 'the old content\n' })
+  async function* chunks(fail: boolean) {
+    yield Buffer.from('new ')
+    await new Promise(setImmediate)
+    if (fail) throw new Error('the source failed')
+    yield Buffer.from('content\n')
+  }
+  await writeFileAtomic(join(dir, 'made'), chunks(false), { fileMode: 0o600 })
+  t.equal(readFileSync(join(dir, 'made'), 'utf8'), 'new content\n')
+  await t.rejects(writeFileAtomic(join(dir, 'kept'), chunks(true), { fileMode: 0o600 }), /the source failed/)
+  t.equal(readFileSync(join(dir, 'kept'), 'utf8'), 'the old content\n')
+  t.same(readdirSync(dir).sort(), ['kept', 'made'], 'no temporary file left')
+  await t.rejects(writeFileAtomic(join(dir, 'missing/file'), chunks(false), { fileMode: 0o600 }), { code: 'ENOENT' })
+  t.same(readdirSync(dir).sort(), ['kept', 'made'], 'no directory made')
+})
