@@ -2,6 +2,7 @@ import { FatalError } from '../cli/errors.js'
 import type { ManifestReader } from '../manifests/read-manifest.js'
 import { decodePath, decodePathField, displayPath, pathBytes, type FsPath } from '../protocol/path-codec.js'
 import { isEntry, type Rec } from '../protocol/records.js'
+import { snapshotLabel } from '../manifests/snapshot-label.js'
 
 /** A field that changed: its old and new value (absent when the entry had none). */
 export interface FieldChange {
@@ -104,7 +105,7 @@ async function* sortedItems(reader: ManifestReader): AsyncGenerator<Item> {
       item = { section: 0, path, bytes: pathBytes(path), rec }
     } else if (rec.type === 'snapshot' && typeof rec.name === 'string') {
       // Snapshots are few: gather them, to compare in name order after the entries.
-      const path = `snapshot:${rec.name}`
+      const path = snapshotLabel(rec.name)
       snapshots.push({ section: 1, path, bytes: Buffer.from(path), rec })
       continue
     } else {

@@ -12,6 +12,7 @@ import { displayPath, encodePath } from '../protocol/path-codec.js'
 import { formatRecord } from '../protocol/write-records.js'
 import { humanBytes } from '../restore/progress.js'
 import { openRestoreStore, STORE_ACCESS_OPTIONS, type RestoreStoreDeps } from '../restore/restore-store.js'
+import { snapshotNameIn } from '../manifests/snapshot-label.js'
 
 const NAME = 's3-sysbackup diff'
 
@@ -85,7 +86,8 @@ function short(hash: string | undefined): string {
 
 /** The `change` record of --json (documented in s3-sysbackup-diff(1)). */
 function changeRecord(c: Change): Record<string, unknown> & { type: string } {
-  const path = typeof c.path === 'string' && c.path.startsWith('snapshot:') ? { snapshot: c.path.slice('snapshot:'.length) } : encodePath(c.path)
+  const snapshot = typeof c.path === 'string' ? snapshotNameIn(c.path) : undefined
+  const path = snapshot !== undefined ? { snapshot } : encodePath(c.path)
   return {
     type: 'change', change: c.change, ...path, entry: c.entry,
     ...(c.content !== undefined && { content: c.content }),

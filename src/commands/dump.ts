@@ -16,9 +16,9 @@ import { CHOICE_OPTIONS } from '../restore/restore-options.js'
 import { STORE_ACCESS_OPTIONS } from '../restore/restore-store.js'
 import { NotFoundError } from '../store/errors.js'
 import { writeFileAtomic } from '../util/atomic-file.js'
+import { snapshotNameIn } from '../manifests/snapshot-label.js'
 
 const NAME = 's3-sysbackup dump'
-const SNAPSHOT = 'snapshot:'
 const SPECIAL_KINDS: Record<string, string> = { fifo: 'named pipe (FIFO)', socket: 'socket', char: 'character device', block: 'block device' }
 
 export function makeDumpCommand(deps: ChosenManifestDeps = {}): CommandSpec {
@@ -86,8 +86,8 @@ async function dump(args: ParsedArgs, io: CommandIO, deps: ChosenManifestDeps): 
 
 /** What PATH asks for: a snapshot, or the entry at PATH (or at the path it shows, with displayPath's escapes). */
 function wantedOf(given: string): Wanted {
-  if (given.startsWith(SNAPSHOT)) {
-    const name = given.slice(SNAPSHOT.length)
+  const name = snapshotNameIn(given)
+  if (name !== undefined) {
     if (name === '') throw new UsageError('give the snapshot\'s name after "snapshot:" (see s3-sysbackup ls \'snapshot:*\')')
     return { kind: 'snapshot', name }
   }

@@ -13,9 +13,9 @@ import { formatRecord, joinReady } from '../protocol/write-records.js'
 import { compileGlob, PathFilter } from '../restore/glob-filter.js'
 import { CHOICE_OPTIONS } from '../restore/restore-options.js'
 import { STORE_ACCESS_OPTIONS } from '../restore/restore-store.js'
+import { snapshotLabel, snapshotNameIn } from '../manifests/snapshot-label.js'
 
 const NAME = 's3-sysbackup ls'
-const SNAPSHOT = 'snapshot:'
 /** What a bad PATTERN is called in its message. */
 const PATTERN = 'PATTERN'
 /** Lines of the manifest that are not records, shown one by one on standard error before they are only counted. */
@@ -90,11 +90,11 @@ class Selection {
   private readonly snapshots: RegExp[] | null
 
   constructor(patterns: readonly string[]) {
-    const forPaths = patterns.filter((p) => !p.startsWith(SNAPSHOT))
-    const forSnapshots = patterns.filter((p) => p.startsWith(SNAPSHOT))
+    const forPaths = patterns.filter((p) => snapshotNameIn(p) === undefined)
+    const forSnapshots = patterns.map(snapshotNameIn).filter((name) => name !== undefined)
     const all = patterns.length === 0
     this.paths = all || forPaths.length > 0 ? new PathFilter(forPaths, [], { include: PATTERN, exclude: PATTERN }) : null
-    this.snapshots = all ? null : forSnapshots.map((p) => compileGlob(p.slice(SNAPSHOT.length), PATTERN))
+    this.snapshots = all ? null : forSnapshots.map((name) => compileGlob(name, PATTERN))
   }
 
   entry(path: FsPath): boolean {
@@ -132,7 +132,7 @@ async function* listing(reader: ManifestReader, selection: Selection, format: Fo
       }
       if (!selection.snapshot(rec.name)) continue
       tally.listed++
-      const shown = `${SNAPSHOT}${rec.name}`
+      const shown = snapshotLabel(rec.name)
       yield format === 'json' ? formatRecord(rec) : format === 'long' ? long.snapshot(rec) : format === 'null' ? `${pathAsLatin1(shown)}\0` : `${displayPath(shown)}\n`
     } else if (isEntry(rec)) {
       let path: FsPath

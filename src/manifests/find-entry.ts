@@ -2,6 +2,7 @@ import { FatalError } from '../cli/errors.js'
 import { decodePath, displayPath, pathBytes } from '../protocol/path-codec.js'
 import { isEntry, type Rec } from '../protocol/records.js'
 import { manifestDamage, type ManifestReader } from './read-manifest.js'
+import { snapshotLabel } from './snapshot-label.js'
 
 /** What to look up in a manifest. */
 export type Wanted =
@@ -46,7 +47,7 @@ export async function findInManifest(reader: ManifestReader, wanted: Wanted): Pr
   if (found !== null) return found
   const damage = reader.ended ? manifestDamage(reader) : null
   if (damage !== null) {
-    const what = wanted.kind === 'snapshot' ? `snapshot:${wanted.name}` : displayPath(wanted.paths[0]!)
+    const what = wanted.kind === 'snapshot' ? snapshotLabel(wanted.name) : displayPath(wanted.paths[0]!)
     throw new FatalError(`${damage}: ${what} is not in what could be read`)
   }
   return null

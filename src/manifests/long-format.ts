@@ -2,6 +2,7 @@ import { displayPath, decodePathField, type FsPath } from '../protocol/path-code
 import type { Rec } from '../protocol/records.js'
 import { modeBits } from '../restore/entry-metadata.js'
 import { rwx } from '../stages/pick/acl-xattr.js'
+import { snapshotLabel } from './snapshot-label.js'
 
 const TYPE_LETTERS: Record<string, string> = { file: '-', dir: 'd', symlink: 'l', fifo: 'p', socket: 's', char: 'c', block: 'b' }
 
@@ -37,7 +38,7 @@ export class LongFormat {
   /** The line of a snapshot record: its size and the time it was taken, as `snapshot:NAME`. */
   snapshot(rec: Rec): string {
     const time = typeof rec.startedAt === 'string' ? minuteOf(new Date(rec.startedAt)) : undefined
-    return this.line('snapshot', '-', '-', count(rec.size), time, displayPath(`snapshot:${String(rec.name)}`))
+    return this.line('snapshot', '-', '-', count(rec.size), time, displayPath(snapshotLabel(String(rec.name))))
   }
 
   private line(mode: string, owner: string, group: string, size: string, time: string | undefined, name: string): string {
