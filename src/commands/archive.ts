@@ -11,6 +11,7 @@ import { listPickers } from '../stages/pick/pickers-dir.js'
 import { listPrograms } from '../util/programs-dir.js'
 import { localStoreDir, STORE_OPTION } from '../store/open-store.js'
 import { describeLimit, LIMIT_UPLOAD_OPTION, uploadLimitOf } from '../store/upload-limit.js'
+import { gzipLevelOf, GZIP_LEVEL_OPTION } from '../stages/upload/gzip-level.js'
 import { checkStoreStillThere, rememberStore } from '../archive/known-stores.js'
 import { progressReporter } from '../archive/progress.js'
 import { takeRunLock } from '../archive/run-lock.js'
@@ -50,6 +51,7 @@ export const archiveCommand: CommandSpec = {
     { name: 'wait', type: 'number', arg: 'SECONDS', help: 'wait this long for another run of this machine to finish (default: [archive] lock_wait)' },
     { name: 'jobs', alias: 'j', type: 'number', arg: 'N', help: `uploads and HEAD requests at once (default ${UPLOAD_JOBS})` },
     { ...LIMIT_UPLOAD_OPTION, help: 'send at most RATE bytes a second to the store, e.g. 512K, 4M (binary units; 0: no limit; default: [s3] limit_upload); snapshots streamed by their own process have a limit of their own' },
+    GZIP_LEVEL_OPTION,
     { name: 'cpu-scheduling', type: 'string', arg: 'POLICY', help: 'batch or normal: the CPU scheduling policy of the run and what it starts (default: [archive] cpu_scheduling, batch)' },
     { name: 'new-store', type: 'flag', help: 'start a new local store even where this machine backed up into one that is no longer there (a new disk of a rotation)' },
     { name: 'dry-run', type: 'flag', help: 'store nothing: say what would be stored and what it would cost' },
@@ -71,6 +73,7 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
   const host = resolveHost(args.string('host'), config)
   // Checked before anything runs: each writing stage would refuse it, but only after pick and hash had begun.
   const uploadLimit = uploadLimitOf(args.string('limit-upload'), config.values.s3.limit_upload, config.file ?? 'configuration')
+  const gzipLevel = args.has('gzip-level') ? gzipLevelOf(args.number('gzip-level'), config.values.content.gzip_level) : undefined
   const stateDir = args.string('state-dir') ?? config.values.state.dir
   // A mistake in pickers.d or snapshots.d is a configuration error (exit 2,
   // nothing done), as it is for the stages; found here, before any stage runs.
@@ -114,7 +117,11 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
     const stageArgs = {
       pick: [...common],
       hash: [...common, ...stateArgs, '--from-manifest', '--host', host, ...storeArgs],
-      upload: [...common, ...storeArgs, ...limitArgs, ...stateArgs, ...runArgs, ...dry, ...(jobs !== undefined ? ['--jobs', String(jobs)] : [])],
+      upload: [
+        ...common, ...storeArgs, ...limitArgs, ...stateArgs, ...runArgs, ...dry,
+        ...(jobs !== undefined ? ['--jobs', String(jobs)] : []),
+        ...(gzipLevel !== undefined ? ['--gzip-level', String(gzipLevel)] : []),
+      ],
       snap: [...common, ...storeArgs, ...limitArgs, ...runArgs, ...dry],
       manifest: [...common, ...storeArgs, ...limitArgs, ...runArgs, ...dry, '-'],
     }

@@ -125,6 +125,7 @@ function convert(setting: AnySetting, raw: unknown, baseDir: string, where: stri
       if (!pattern.test(text)) throw new ConfigError(`${where}: "${text}" is not a ${setting.kind === 'int' ? 'whole ' : ''}number`)
       const n = Number(text)
       if (setting.min !== undefined && n < setting.min) throw new ConfigError(`${where}: ${n} is less than ${setting.min}`)
+      if (setting.max !== undefined && n > setting.max) throw new ConfigError(`${where}: ${n} is more than ${setting.max}`)
       return n
     }
   }

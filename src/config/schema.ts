@@ -11,6 +11,8 @@ interface Setting<K extends string, T> {
   values?: readonly string[]
   /** Smallest allowed value of a number. */
   min?: number
+  /** Largest allowed value of a number. */
+  max?: number
   help: string
 }
 
@@ -48,6 +50,8 @@ export const SCHEMA = {
     days_retained: { kind: 'int', default: 14, min: 1, help: 'days each backup is kept under Object Lock' },
     lock_mode: { kind: 'enum', default: 'GOVERNANCE', values: ['GOVERNANCE', 'COMPLIANCE'], help: 'Object Lock mode of every stored object' },
     extend_days: { kind: 'int', default: 7, min: 0, help: 'slack added when retention is extended, so one object is extended at most once per this many days' },
+    // Why 1: src/stages/upload/gzip-level.ts.
+    gzip_level: { kind: 'int', default: 1, min: 0, max: 9, help: 'zlib level of content stored gzip-encoded, 1 (fastest) to 9 (smallest); 0 stores all content as it is' },
   },
   state: {
     dir: { kind: 'path', default: DEFAULT_STATE_DIR, help: 'directory for caches (files cache, known content versions); deleting it changes only cost' },

@@ -169,6 +169,27 @@ t.test('--limit-upload holds the run\'s uploads to the rate, in process or as pr
   })
 })
 
+t.test('--gzip-level reaches the upload stage, in process or as processes; a level out of range stops the run before anything runs', async (t) => {
+  const text = 'key = value\n'.repeat(50)
+  const key = `content/${createHash('sha256').update(text).digest('hex')}`
+  for (const [extra, encoding] of [[[], 'gzip'], [['--gzip-level', '0'], 'identity'], [['--gzip-level', '0', '--stage-processes'], 'identity'], [['--gzip-level', '9', '--stage-processes'], 'gzip']] as const) {
+    await t.test(extra.join(' ') || 'default', async (t) => {
+      const m = await machine(t, LOCAL_STORE)
+      const run = await m.archive(...extra)
+      t.equal(run.status, 0, run.stderr)
+      const info = await (await m.store.open()).head(key)
+      t.equal(info?.metadata.encoding, encoding, `etc/app.conf stored ${encoding}`)
+    })
+  }
+  await t.test('out of range', async (t) => {
+    const m = await machine(t, LOCAL_STORE)
+    const bad = await m.archive('--gzip-level', '12')
+    t.equal(bad.status, 2)
+    t.equal(bad.stderr, 's3-sysbackup archive: option --gzip-level: 12 is not a whole number from 0 to 9\n')
+    t.same(await manifestKeys(await m.store.open()), [], 'nothing stored')
+  })
+})
+
 t.test('the stages run inside the wrapper by default, as processes with --stage-processes, with the same manifest', async (t) => {
   const m = await machine(t, LOCAL_STORE)
   // The picker notes the command line of the process that ran it.

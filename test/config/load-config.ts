@@ -22,6 +22,7 @@ const bad: [string, string, RegExp][] = [
   ['unknown key', '[content]\n# note\nbukcet = b\n', /^conf:3: unknown setting "bukcet" in \[content\]/],
   ['bad number', '[content]\ndays_retained = fourteen\n', /^conf:2: \[content\] days_retained: "fourteen" is not a whole number/],
   ['below minimum', '[content]\ndays_retained = 0\n', /^conf:2: \[content\] days_retained: 0 is less than 1/],
+  ['above maximum', '[content]\n\ngzip_level = 10\n', /^conf:3: \[content\] gzip_level: 10 is more than 9/],
   ['bad enum', '[content]\nlock_mode = sometimes\n', /^conf:2: \[content\] lock_mode: "sometimes" is not one of GOVERNANCE, COMPLIANCE/],
   ['bad bool', '[s3]\nforce_path_style = maybe\n', /^conf:2: \[s3\] force_path_style: "maybe" is not true or false/],
   ['outside section', 'bucket = b\n', /^conf:1: setting "bucket" is outside any \[section\]/],

@@ -15,21 +15,6 @@ import { sha256Of } from '../../util/sha256.js'
 const gzipAsync = promisify(gzip)
 
 /**
- * zlib level of gzip-encoded content. Measured here on one core, with the
- * sizes relative to the input:
- *
- *   input                 level 1       level 4       level 6 (zlib's default)
- *   man pages (20 MB)     17.5% 118 MB/s 14.1% 81 MB/s 13.0% 47 MB/s
- *   shared libraries      26.7%  86 MB/s 25.2% 61 MB/s 24.7% 30 MB/s
- *   mktree log text       33.3%  70 MB/s 30.7% 42 MB/s 29.5% 16 MB/s
- *
- * Level 4 stores 1 to 8% more bytes than level 6 at 1.7 to 2.6 times the
- * speed, which keeps encoding ahead of a 2-core machine's upload link;
- * level 1 saves little more time and gives up 5 to 25% of the size.
- */
-export const GZIP_LEVEL = 4
-
-/**
  * Small files gzip-encoded at once (each in the thread pool): as many as
  * the machine has cores. A streamed file's gzip (a zlib stream) is not
  * counted: it would hold a slot for a whole large upload.
@@ -73,6 +58,7 @@ export interface UploadFileOptions {
   lockMode: LockMode
   /** Retention of a stored version. */
   retainUntil: Date
+  /** zlib level of gzip-encoded content; 0 stores every content as it is (gzip-level.ts). */
   gzipLevel: number
   smallFileMax: number
   /** Bytes a streamed upload holds (streamMemory). */
@@ -113,7 +99,8 @@ class FileReadError extends Error {
 
 /**
  * Reads the regular file at `path` again and stores its content at
- * `content/<sha256 of the bytes read>`, gzip-encoded when expected.gzip,
+ * `content/<sha256 of the bytes read>`, gzip-encoded when expected.gzip
+ * (unless opts.gzipLevel is 0),
  * with the lock, metadata and encoding of LAYOUT-CONTRACT. Never stores
  * content under a key it does not hash to (DESIGN invariant 1):
  *
@@ -129,6 +116,7 @@ class FileReadError extends Error {
  * outcomes; store errors are thrown.
  */
 export async function uploadFile(path: FsPath, expected: ExpectedContent, opts: UploadFileOptions): Promise<UploadOutcome> {
+  const encode = expected.gzip && opts.gzipLevel > 0
   let expect = { sha256: expected.sha256, size: expected.size }
   let bytesRead = 0
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
@@ -138,8 +126,8 @@ export async function uploadFile(path: FsPath, expected: ExpectedContent, opts: 
     try {
       const size = Number(opened.stats.size)
       if (size <= opts.smallFileMax) {
-        const charge = Math.max(size, 1) * (expected.gzip ? 2 : 1)
-        const small = await opts.memory.run(charge, () => storeSmall(fd, size, expect.sha256, expected.gzip, opts))
+        const charge = Math.max(size, 1) * (encode ? 2 : 1)
+        const small = await opts.memory.run(charge, () => storeSmall(fd, size, expect.sha256, encode, opts))
         if (small.kind !== 'grew') {
           bytesRead += small.bytesRead
           return { ...small, bytesRead }
@@ -147,7 +135,7 @@ export async function uploadFile(path: FsPath, expected: ExpectedContent, opts: 
         bytesRead += small.bytesRead
         // It grew past the in-memory limit while being read: stream it instead.
       }
-      const streamed = await opts.memory.run(opts.streamBytes, () => storeStreamed(path, fd, expect, expected.gzip, opts))
+      const streamed = await opts.memory.run(opts.streamBytes, () => storeStreamed(path, fd, expect, encode, opts))
       bytesRead += streamed.bytesRead
       if (streamed.kind !== 'changed') return { ...streamed, bytesRead }
       if (opts.isKnown(streamed.sha256)) return { kind: 'known', sha256: streamed.sha256, readSize: streamed.readSize, bytesRead }

@@ -15,7 +15,8 @@ import { contentCacheFile, loadContentCache, saveContentCache, type LoadedConten
 import { ContentKnowledge } from './content-knowledge.js'
 import { readManifestKnowledge } from './manifest-knowledge.js'
 import { addDays, headerFieldsOf, RUN_OPTIONS, runIdentity } from '../run-identity.js'
-import { GZIP_LEVEL, SMALL_FILE_MAX, streamMemory } from './upload-file.js'
+import { gzipLevelOf, GZIP_LEVEL_OPTION } from './gzip-level.js'
+import { SMALL_FILE_MAX, streamMemory } from './upload-file.js'
 import { UPLOAD_COUNTERS, uploadRecords } from './upload-records.js'
 
 /**
@@ -50,6 +51,7 @@ const OPTIONS: OptionSpec[] = [
   { name: 'state-dir', type: 'string', arg: 'DIR', help: 'directory of the content versions cache (default: [state] dir)' },
   ...RUN_OPTIONS,
   { name: 'jobs', alias: 'j', type: 'number', arg: 'N', help: `uploads and HEAD requests at once (default ${DEFAULT_JOBS})` },
+  GZIP_LEVEL_OPTION,
   { name: 'dry-run', alias: 'n', type: 'flag', help: 'write nothing: say what would be stored or extended (read-only requests are still made)' },
   { name: 'no-cache', type: 'flag', help: 'ask the store about all content, ignoring the cache and manifests (a fresh cache is still written)' },
 ]
@@ -63,6 +65,7 @@ interface UploadSettings {
   lockMode: LockMode
   host: string
   jobs: number
+  gzipLevel: number
   dryRun: boolean
   useCache: boolean
   pageSize: number
@@ -110,6 +113,7 @@ export function makeUploadStage(hooks: UploadStageHooks = {}): StageSpec {
         lockMode: content.lock_mode as LockMode,
         host,
         jobs: jobs ?? DEFAULT_JOBS,
+        gzipLevel: gzipLevelOf(args.number('gzip-level'), content.gzip_level),
         dryRun,
         useCache: !args.flag('no-cache'),
         pageSize,
@@ -192,7 +196,7 @@ async function* run(ctx: StageContext, settings: UploadSettings, store: Store, h
       beforeFirstFile: seedFromManifest,
       stop,
       file: {
-        gzipLevel: GZIP_LEVEL,
+        gzipLevel: settings.gzipLevel,
         smallFileMax: hooks.smallFileMax ?? SMALL_FILE_MAX,
         streamBytes: streamMemory(settings.partSize),
         ...(hooks.afterChunk && { afterChunk: hooks.afterChunk }),

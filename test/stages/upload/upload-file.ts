@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { gunzipSync } from 'node:zlib'
-import { GZIP_LEVEL, SMALL_FILE_MAX, streamMemory, uploadFile, type UploadFileOptions } from '../../../src/stages/upload/upload-file.js'
+import { DEFAULT_GZIP_LEVEL } from '../../../src/stages/upload/gzip-level.js'
+import { SMALL_FILE_MAX, streamMemory, uploadFile, type UploadFileOptions } from '../../../src/stages/upload/upload-file.js'
 import { StoreError } from '../../../src/store/errors.js'
 import { LocalStore } from '../../../src/store/local-store.js'
 import { DEFAULT_PART_SIZE } from '../../../src/store/parts.js'
@@ -17,7 +18,7 @@ function optionsIn(dir: string, compressions: Limiter): UploadFileOptions & { st
     store: LocalStore.open(join(dir, 'store'), { create: true }),
     lockMode: 'GOVERNANCE',
     retainUntil: new Date(Date.now() + 86_400_000),
-    gzipLevel: GZIP_LEVEL,
+    gzipLevel: DEFAULT_GZIP_LEVEL,
     smallFileMax: SMALL_FILE_MAX,
     streamBytes: streamMemory(DEFAULT_PART_SIZE),
     memory: new Limiter(64 * 1024 * 1024),

@@ -160,6 +160,41 @@ for (const kind of ['local', 's3'] as const) {
       t.same([...(await versionsOf(store, 'content/')).values()].map((v) => v.length), [1, 1, 1], 'one version per content')
     })
 
+    t.test('the gzip level: 1 by default, --gzip-level or [content] gzip_level; 0 stores content as it is', async (t) => {
+      // One distinct text per run, so each is stored by the run that names its level.
+      const texts = ['default', 'nine', 'zero', 'configured'].map((name) => Buffer.from(`# ${name}\n${textOf(40_000)}`))
+      const s = await setup(t, Object.fromEntries(texts.map((text, i) => [`f${i}.conf`, text])))
+      const input = await hashed(s.dir, texts.map((_, i) => s.path(`f${i}.conf`)))
+      t.ok(input.filter((r) => r.type === 'file').every((r) => r.gzip === true), 'the hash stage judges each text worth gzipping')
+      const only = (i: number) => input.filter((r) => r.type !== 'file' || r.path === s.path(`f${i}.conf`))
+      const store = await s.b.inspect()
+      async function stored(args: string[], i: number): Promise<{ body: Buffer, encoding: unknown, contentEncoding: unknown }> {
+        const r = await upload(s.b, ['--state-dir', s.state, '--run-time', iso(0), ...args], only(i))
+        t.equal(r.status, 0, r.io.err())
+        t.match(r.files, [{ upload: 'stored', key: `content/${sha256(texts[i]!)}` }])
+        const key = r.files[0]!.key as string
+        const versionId = r.files[0]!.versionId as string
+        const info = (await store.head(key, versionId))!
+        return { body: await bodyOf(store, key, versionId), encoding: info.metadata.encoding, contentEncoding: info.contentEncoding }
+      }
+      // zlib's output is fixed by its input and level: the stored bytes show the level used.
+      t.same(await stored([], 0), { body: gzipSync(texts[0]!, { level: 1 }), encoding: 'gzip', contentEncoding: 'gzip' }, 'level 1 by default')
+      t.same(await stored(['--gzip-level', '9'], 1), { body: gzipSync(texts[1]!, { level: 9 }), encoding: 'gzip', contentEncoding: 'gzip' }, '--gzip-level 9')
+      t.not(gzipSync(texts[1]!, { level: 9 }).length, gzipSync(texts[1]!, { level: 1 }).length, 'the two levels differ on this text')
+      const zero = await stored(['--gzip-level', '0'], 2)
+      t.same(zero, { body: texts[2], encoding: 'identity', contentEncoding: undefined }, '--gzip-level 0: stored as it is')
+      appendFileSync(join(s.b.configDir, 'conf'), '[content]\ngzip_level = 9\n')
+      t.same(await stored([], 3), { body: gzipSync(texts[3]!, { level: 9 }), encoding: 'gzip', contentEncoding: 'gzip' }, '[content] gzip_level 9')
+
+      for (const bad of ['10', '-1', '1.5']) {
+        const io = testIO(only(0), { S3_SYSBACKUP_CONFIG: s.b.configDir })
+        const status = await runStage(uploadStage, [...s.b.storeArgs, '--state-dir', s.state, '--run-time', iso(0), `--gzip-level=${bad}`], io)
+        t.equal(status, 2, `--gzip-level ${bad}: exit 2`)
+        t.equal(io.err(), `sysbackup-upload: option --gzip-level: ${bad} is not a whole number from 0 to 9\n`)
+        t.same(io.records(), [], 'nothing read, nothing written')
+      }
+    })
+
     t.test('unchanged second run with the cache: no request at all', async (t) => {
       const s = await setup(t, { a: textOf(5000), b: 'bee', c: randomBytes(2000) })
       const input = await hashed(s.dir, ['a', 'b', 'c'].map(s.path))
