@@ -13,6 +13,8 @@ import { DEFAULT_CONFIG_DIR, DEFAULT_STATE_DIR, SCHEMA } from '../config/schema.
 import { namedRegion, setupClients, type SetupClients } from '../setup/aws-clients.js'
 import { ccryptEncrypt } from '../setup/ccrypt.js'
 import { renderConf } from '../setup/conf-file.js'
+import { gzipLevelOf, GZIP_LEVEL_OPTION } from '../stages/upload/gzip-level.js'
+import { LIMIT_UPLOAD_OPTION, uploadLimitOf } from '../store/upload-limit.js'
 import { renderCredentials, type AccessKey } from '../setup/credentials-file.js'
 import { describeCall } from '../setup/describe-call.js'
 import { describeEnable, enableTimer } from '../setup/enable-timer.js'
@@ -43,6 +45,8 @@ const OPTIONS: OptionSpec[] = [
   { name: 'export-name', type: 'string', arg: 'NAME', help: "export that names the bucket (default: the package's)" },
   { name: 'retention-days', type: 'number', arg: 'DAYS', help: "days each backup is retained (default: the package's RetentionDays)" },
   { name: 'lock-mode', type: 'string', arg: 'MODE', help: "Object Lock mode, GOVERNANCE or COMPLIANCE (default: the package's)" },
+  { ...LIMIT_UPLOAD_OPTION, help: 'cap the bytes a second the daily run sends to the store, e.g. 512K, 4M ([s3] limit_upload; default: no limit)' },
+  { ...GZIP_LEVEL_OPTION, help: 'zlib level of content worth compressing, 1 fastest to 9 smallest, 0 none ([content] gzip_level; default 1)' },
   { name: 'state-dir', type: 'string', arg: 'DIR', help: `state (cache) directory, owned by the backup user (default ${DEFAULT_STATE_DIR})` },
   { name: 'user', type: 'string', arg: 'NAME', help: `system user the backup runs as and who owns the credentials (default ${DEFAULT_USER})` },
   { name: 'host', type: 'string', arg: 'NAME', help: 'name this machine\'s backups are stored under, pinned in conf and tagged on the IAM user (default: the host name)' },
@@ -69,6 +73,8 @@ interface Options {
   exportName: string | undefined
   retentionDays: number | undefined
   lockMode: string | undefined
+  limitUpload: string | undefined
+  gzipLevel: number | undefined
   stateDir: string
   user: string
   createUser: string | undefined
@@ -102,6 +108,10 @@ function readOptions(args: ParsedArgs, env: NodeJS.ProcessEnv): Options {
   const days = args.number('retention-days')
   if (days !== undefined && (!Number.isInteger(days) || days < 1)) throw new UsageError(`--retention-days: ${days} is not a whole number of days, 1 or more`)
   const lockMode = args.choice('lock-mode', SCHEMA.content.lock_mode.values)
+  const limitUpload = args.string('limit-upload')
+  // Checked here, so that no conf is written that every run would refuse.
+  if (limitUpload !== undefined) uploadLimitOf(limitUpload, undefined, 'conf')
+  const gzipLevel = args.has('gzip-level') ? gzipLevelOf(args.number('gzip-level'), SCHEMA.content.gzip_level.default) : undefined
   const createUser = args.string('create-user')
   if (createUser !== undefined && !validIamUserName(createUser)) {
     throw new UsageError(`--create-user: "${createUser}" is not a valid IAM user name (up to 64 of letters, digits and +=,.@_-)`)
@@ -132,6 +142,8 @@ function readOptions(args: ParsedArgs, env: NodeJS.ProcessEnv): Options {
     exportName: args.string('export-name'),
     retentionDays: days,
     lockMode,
+    limitUpload,
+    gzipLevel,
     stateDir: absoluteOption(args, 'state-dir', DEFAULT_STATE_DIR),
     user: args.string('user') ?? DEFAULT_USER,
     createUser,
@@ -261,6 +273,8 @@ async function writeConfig(args: ParsedArgs, io: CommandIO): Promise<number> {
     ...(o.exportName ?? outputs.exportName ? { exportName: o.exportName ?? outputs.exportName } : {}),
     ...(o.retentionDays ?? outputs.retentionDays ? { daysRetained: o.retentionDays ?? outputs.retentionDays } : {}),
     ...(o.lockMode ?? outputs.lockMode ? { lockMode: o.lockMode ?? outputs.lockMode } : {}),
+    ...(o.limitUpload !== undefined ? { limitUpload: o.limitUpload } : {}),
+    ...(o.gzipLevel !== undefined ? { gzipLevel: o.gzipLevel } : {}),
     stateDir: o.stateDir,
     ...(key || o.hostGiven ? { host: o.host } : {}),
   })

@@ -12,6 +12,9 @@ export interface ConfSettings {
   exportName?: string
   daysRetained?: number
   lockMode?: string
+  /** `[s3] limit_upload`, as given (already checked to be a rate). */
+  limitUpload?: string
+  gzipLevel?: number
   stateDir?: string
   /** The host name runs are stored under, pinned in conf when it is the IAM user's host tag. */
   host?: string
@@ -38,9 +41,11 @@ export function renderConf(s: ConfSettings): string {
   if (s.region !== undefined) aws.push(`region = ${s.region}`)
   section('aws', aws)
 
-  if (s.bucket !== undefined) {
-    section('s3', ['# Named here, so no CloudFormation lookup is needed.', `bucket = ${s.bucket}`])
-  } else {
+  const s3: string[] = []
+  if (s.bucket !== undefined) s3.push('# Named here, so no CloudFormation lookup is needed.', `bucket = ${s.bucket}`)
+  if (s.limitUpload !== undefined) s3.push('# At most this many bytes a second to the store (K, M, G: KiB, MiB, GiB; 0: no limit).', `limit_upload = ${s.limitUpload}`)
+  section('s3', s3)
+  if (s.bucket === undefined) {
     const cfn: string[] = ['# The bucket is the value of this CloudFormation export.']
     if (s.region !== undefined) cfn.push(`region = ${s.region}`)
     if (s.exportName !== undefined && s.exportName !== SCHEMA.cloudformation.export.default) cfn.push(`export = ${s.exportName}`)
@@ -48,11 +53,14 @@ export function renderConf(s: ConfSettings): string {
   }
 
   const content: string[] = []
-  if (s.daysRetained !== undefined && s.daysRetained !== SCHEMA.content.days_retained.default) content.push(`days_retained = ${s.daysRetained}`)
-  if (s.lockMode !== undefined && s.lockMode !== SCHEMA.content.lock_mode.default) content.push(`lock_mode = ${s.lockMode}`)
-  if (content.length > 0) {
-    section('content', ['# As the package\'s bucket keeps them (it refuses any other lock mode).', ...content])
+  const retention: string[] = []
+  if (s.daysRetained !== undefined && s.daysRetained !== SCHEMA.content.days_retained.default) retention.push(`days_retained = ${s.daysRetained}`)
+  if (s.lockMode !== undefined && s.lockMode !== SCHEMA.content.lock_mode.default) retention.push(`lock_mode = ${s.lockMode}`)
+  if (retention.length > 0) content.push('# As the package\'s bucket keeps them (it refuses any other lock mode).', ...retention)
+  if (s.gzipLevel !== undefined && s.gzipLevel !== SCHEMA.content.gzip_level.default) {
+    content.push('# zlib level of content worth compressing: 1 fastest, 9 smallest, 0 none.', `gzip_level = ${s.gzipLevel}`)
   }
+  section('content', content)
 
   if (s.stateDir !== undefined && s.stateDir !== DEFAULT_STATE_DIR) section('state', [`dir = ${s.stateDir}`])
   if (s.host !== undefined) {

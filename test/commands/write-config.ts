@@ -414,6 +414,23 @@ t.test('--no-stack: no AWS request at all', async (t) => {
   const conf = parseConf(readFileSync(join(root, 'etc/backup/conf'), 'utf8'), 'conf', '/etc/backup')
   t.equal(conf.s3.bucket, 'b1')
   t.equal(conf.aws.region, 'eu-north-1')
+  t.equal(conf.s3.limit_upload, undefined, 'no upload limit unless asked for')
+  t.equal(conf.content.gzip_level, 1, 'the default gzip level')
+  t.notMatch(readFileSync(join(root, 'etc/backup/conf'), 'utf8'), /limit_upload|gzip_level|\[content\]/, 'defaults are left out')
+})
+
+t.test('--limit-upload and --gzip-level go into conf, each with a comment', async (t) => {
+  const root = newRoot()
+  const run = await writeConfig(['--root', root, '--no-stack', '--bucket', 'b1', '--limit-upload', '4M', '--gzip-level', '6', '--no-enable'],
+    { AWS_ENDPOINT_URL: 'http://127.0.0.1:9' })
+  t.equal(run.status, 0, run.stderr)
+  const text = readFileSync(join(root, 'etc/backup/conf'), 'utf8')
+  const conf = parseConf(text, 'conf', '/etc/backup')
+  t.equal(conf.s3.bucket, 'b1')
+  t.equal(conf.s3.limit_upload, '4M')
+  t.equal(conf.content.gzip_level, 6)
+  t.match(text, /^# At most this many bytes a second to the store .*\nlimit_upload = 4M$/m)
+  t.match(text, /^\[content\]\n# zlib level of content worth compressing.*\ngzip_level = 6$/m)
 })
 
 t.test('bad options: one line, exit 2, nothing done', async (t) => {
@@ -424,6 +441,8 @@ t.test('bad options: one line, exit 2, nothing done', async (t) => {
     [['--window', 'soon'], '--window: "soon" is not a time span (e.g. 4h, 90min, 1h 30min)'],
     [['--lock-mode', 'strict'], '--lock-mode: "strict" is not one of GOVERNANCE, COMPLIANCE'],
     [['--retention-days', '0'], '--retention-days: 0 is not a whole number of days, 1 or more'],
+    [['--limit-upload', 'fast'], '--limit-upload "fast" is not a rate: give bytes a second, with K, M or G for KiB, MiB or GiB (e.g. 512K, 4M)'],
+    [['--gzip-level', '12'], 'option --gzip-level: 12 is not a whole number from 0 to 9'],
     [['--create-user', 'two words'], '--create-user: "two words" is not a valid IAM user name (up to 64 of letters, digits and +=,.@_-)'],
     [['--encrypted-creds', 'x.cpt'], '--encrypted-creds encrypts the credentials that --create-user makes; give --create-user NAME'],
     [['--password-fd', '3'], '--password-fd is the password for --encrypted-creds; give --encrypted-creds FILE'],
@@ -450,6 +469,6 @@ t.test('--help lists every option', async (t) => {
   const run = await runBin('s3-sysbackup', ['write-config', '--help'])
   t.equal(run.status, 0)
   for (const opt of ['--root', '--config', '--package-name', '--region', '--no-stack', '--bucket', '--export-name', '--retention-days', '--lock-mode',
-    '--state-dir', '--user', '--create-user', '--encrypted-creds', '--password-fd', '--exec', '--unit-dir', '--start', '--window',
+    '--limit-upload', '--gzip-level', '--state-dir', '--user', '--create-user', '--encrypted-creds', '--password-fd', '--exec', '--unit-dir', '--start', '--window',
     '--no-enable', '--no-verify', '--dry-run', '--force']) t.match(run.stdout, opt)
 })
