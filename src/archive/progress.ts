@@ -1,4 +1,5 @@
 import type { Writable } from 'node:stream'
+import { thousands } from '../util/thousands.js'
 
 /** A progress line for a terminal: redrawn in place, at most a few times a second. */
 export interface ProgressReporter {
@@ -28,7 +29,7 @@ export function progressReporter(out: Writable, options: { enabled: boolean, now
       lastDraw = t
       const seconds = Math.floor((t - started) / 1000)
       const clock = `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`
-      out.write(`\r\x1b[Karchive: ${records.toLocaleString('en-US')} records through upload, ${clock}`)
+      out.write(`\r\x1b[Karchive: ${thousands(records)} records through upload, ${clock}`)
       drawn = true
     },
     done() {

@@ -2,6 +2,7 @@ import { EXIT } from '../cli/exit-status.js'
 import type { Rec } from '../protocol/records.js'
 import { estimateRequestCost, type RequestCost } from '../store/pricing.js'
 import type { StageExit } from './stage-pipeline.js'
+import { thousands } from '../util/thousands.js'
 
 /** The outcome of an archive run, as printed at its end and by `--json`. */
 export interface ArchiveSummary {
@@ -103,7 +104,7 @@ export function summarize(input: {
 
 /** The human summary: a few plain lines, journald-friendly. */
 export function formatSummary(s: ArchiveSummary): string {
-  const n = (x: number) => x.toLocaleString('en-US')
+  const n = thousands
   const lines: string[] = []
   const what = s.dryRun ? 'dry run' : s.outcome
   lines.push(s.manifest
@@ -114,7 +115,7 @@ export function formatSummary(s: ArchiveSummary): string {
   const storeVerb = s.dryRun ? 'would store' : 'stored'
   lines.push(`  ${storeVerb} ${n(s.contentsStored)} new contents (${formatBytes(s.bytesStored)} incl. snapshots), reused ${n(s.contentsReused)}, retention extended ${n(s.retentionExtended)}`)
   lines.push(`  snapshots ${n(s.snapshots)}, errors ${n(s.errors)}, warnings ${n(s.warnings)}`)
-  const byKind = Object.entries(s.requests).sort(([a], [b]) => a.localeCompare(b)).map(([api, c]) => `${api} ${n(c)}`).join(', ')
+  const byKind = Object.entries(s.requests).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([api, c]) => `${api} ${n(c)}`).join(', ')
   lines.push(`  S3 requests: ${byKind || 'none'}; estimated cost $${s.cost.dollars.toFixed(6)} (S3 Standard list prices)`)
   lines.push(`  time ${s.elapsedSeconds.toFixed(1)} s`)
   return lines.join('\n') + '\n'
