@@ -83,7 +83,15 @@ export async function runArchiveInProcess(spec: InProcessPipelineSpec): Promise<
   }
 
   let chainEnd: AsyncIterable<Rec> | undefined
-  for (const stage of spec.chain) chainEnd = await start(stage, chainEnd)
+  const chainOutputs: AsyncIterable<Rec>[] = []
+  for (const stage of spec.chain) {
+    chainEnd = await start(stage, chainEnd)
+    // The first stage starts its programs (the pickers, pick's python3
+    // reader) now, while the stages after it load their caches, instead of
+    // once they first ask for a record.
+    if (chainOutputs.length === 0) chainEnd = startedAhead(chainEnd)
+    chainOutputs.push(chainEnd)
+  }
   let sideInput: InputSource
   let sideOutput: PassThrough | undefined
   if ('spec' in sideSpec) sideInput = { name: sideSpec.spec.name, records: await start(sideSpec, undefined) }
@@ -100,8 +108,9 @@ export async function runArchiveInProcess(spec: InProcessPipelineSpec): Promise<
   const sinkRecords: Rec[] = []
   for await (const rec of sink) sinkRecords.push(rec)
   // A sink that failed before reading: close the chain (its generators'
-  // finally blocks run) and the side stage's records or pipe.
-  await closeIterable(chainEnd!)
+  // finally blocks run) and the side stage's records or pipe. Every stage
+  // of it: one that ended before its header never read the stage before.
+  for (const records of chainOutputs.reverse()) await closeIterable(records)
   if ('records' in sideInput) await closeIterable(sideInput.records)
   side?.child.stdout!.destroy()
   sideOutput?.destroy()
@@ -112,6 +121,27 @@ export async function runArchiveInProcess(spec: InProcessPipelineSpec): Promise<
   const exits: StageExit[] = runs.map((r) => ({ name: r.name, status: r.status(), signal: null }))
   exits.splice(spec.chain.length, 0, ...sideExit)
   return { exits, sinkRecords }
+}
+
+/**
+ * Asks `records` for its first two records at once (a stage's header, then
+ * what makes it start its work), and hands them over first when they are
+ * read. Closing the result closes `records`.
+ */
+function startedAhead(records: AsyncIterable<Rec>): AsyncIterable<Rec> {
+  const iterator = records[Symbol.asyncIterator]()
+  const ahead = [iterator.next(), iterator.next()]
+  // Read later, or never if the next stage ended first: not unhandled meanwhile.
+  for (const result of ahead) result.catch(() => {})
+  const started: AsyncIterableIterator<Rec> = {
+    [Symbol.asyncIterator]: () => started,
+    next: () => ahead.shift() ?? iterator.next(),
+    return: async (value?: unknown) => {
+      ahead.length = 0
+      return iterator.return ? iterator.return(value) : { done: true, value }
+    },
+  }
+  return started
 }
 
 async function* emptyRecords(): AsyncGenerator<Rec> {
