@@ -7,7 +7,7 @@
  * over the name (writeFileNow, the same steps as on the main thread).
  * Content that is not what was expected writes nothing.
  */
-import { gunzipSync } from 'node:zlib'
+import { gunzipWhole } from '../util/gunzip-whole.js'
 import { sha256Of } from '../util/sha256.js'
 import type { JobDone } from '../util/worker-pool.js'
 import type { OwnerOutcome } from './entry-metadata.js'
@@ -39,7 +39,7 @@ export interface WriteAnswer {
 }
 
 export function job(m: WriteMessage): JobDone {
-  const data = m.gzip ? gunzipSync(m.body, { maxOutputLength: m.maxOutput }) : m.body
+  const data = m.gzip ? gunzipWhole(asBuffer(m.body), m.size, m.maxOutput) : m.body
   const sha256 = sha256Of(asBuffer(data))
   const bytes = m.body.length + data.length
   let written: WriteAnswer['written'] = null

@@ -1,10 +1,11 @@
 import { createHash, type Hash } from 'node:crypto'
 import { pipeline as chain, Transform, type Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { createGunzip, gunzipSync } from 'node:zlib'
+import { createGunzip } from 'node:zlib'
 import type { ObjectInfo, Store } from '../store/store.js'
 import { setLength, writeMaybeSparse } from './sparse.js'
 import { sha256Of } from '../util/sha256.js'
+import { gunzipWhole } from '../util/gunzip-whole.js'
 
 /** Bodies the store already holds in memory are decoded in one call when their metadata says they decode to at most this. */
 const WHOLE_DECODE_BYTES = 4 * 1024 * 1024
@@ -115,7 +116,7 @@ export async function writeBody(got: Got, ref: ContentRef, out: number, signal?:
     }
     if (whole !== undefined) {
       transferred = whole.length
-      const data = gzip ? gunzipSync(whole, { maxOutputLength: WHOLE_DECODE_LIMIT }) : whole
+      const data = gzip ? gunzipWhole(whole, statedSize(info), WHOLE_DECODE_LIMIT) : whole
       await writeMaybeSparse(out, data, 0, sparse)
       bytes = data.length
       digest = sha256Of(data)
