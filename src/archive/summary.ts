@@ -35,6 +35,8 @@ export interface ArchiveSummary {
   cost: RequestCost
   stages: StageExit[]
   elapsedSeconds: number
+  /** Of elapsedSeconds, the time the upload limit held the content's uploads back (0 with no limit). */
+  limitHeldSeconds: number
 }
 
 type Counts = Record<string, number>
@@ -92,6 +94,7 @@ export function summarize(input: {
     cost: estimateRequestCost(requests),
     stages: input.exits,
     elapsedSeconds: input.elapsedSeconds,
+    limitHeldSeconds: (upload.limitHeldMs ?? 0) / 1000,
   }
   if (stored) {
     summary.manifest = { key: manifestRec!.key as string }
@@ -117,7 +120,8 @@ export function formatSummary(s: ArchiveSummary): string {
   lines.push(`  snapshots ${n(s.snapshots)}, errors ${n(s.errors)}, warnings ${n(s.warnings)}`)
   const byKind = Object.entries(s.requests).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([api, c]) => `${api} ${n(c)}`).join(', ')
   lines.push(`  S3 requests: ${byKind || 'none'}; estimated cost $${s.cost.dollars.toFixed(6)} (S3 Standard list prices)`)
-  lines.push(`  time ${s.elapsedSeconds.toFixed(1)} s`)
+  const held = s.limitHeldSeconds > 0 ? `, ${s.limitHeldSeconds.toFixed(1)} s of it with uploads held back by the upload limit` : ''
+  lines.push(`  time ${s.elapsedSeconds.toFixed(1)} s${held}`)
   return lines.join('\n') + '\n'
 }
 

@@ -32,6 +32,13 @@ export function uploadLimitOf(option: string | undefined, setting: string | unde
 /** One limiter per rate in this process: the stages an archive runs inside one process share it. */
 const limiters = new Map<number, RateLimiter>()
 
+/** Milliseconds this process's upload limit has held uploads back so far (0 with no limit): see RateLimiter.heldMs. */
+export function limitHeldMs(): number {
+  let held = 0
+  for (const limiter of limiters.values()) held = Math.max(held, limiter.heldMs)
+  return held
+}
+
 /** The process's limiter for `bytesPerSecond`. */
 export function sharedLimiter(bytesPerSecond: number): RateLimiter {
   let limiter = limiters.get(bytesPerSecond)

@@ -47,8 +47,13 @@ const REAL_CLOCK: RateClock = {
 export class RateLimiter {
   /** When the bytes booked so far will have been paid for at the rate, in the clock's milliseconds. */
   private paidUntil: number
-  /** Milliseconds spent waiting in take(), summed over callers. */
-  waitedMs = 0
+  /**
+   * Milliseconds during which at least one take() was waiting: time the
+   * limit held bytes back, however many were waiting at once.
+   */
+  heldMs = 0
+  /** The end of the waits counted in heldMs so far. */
+  private heldUntil = -Infinity
 
   constructor(readonly bytesPerSecond: number, readonly burstSeconds = DEFAULT_BURST_SECONDS, private readonly clock: RateClock = REAL_CLOCK) {
     if (!(bytesPerSecond > 0)) throw new RangeError(`a rate must be positive, not ${bytesPerSecond}`)
@@ -62,7 +67,9 @@ export class RateLimiter {
     this.paidUntil = Math.max(this.paidUntil, now) + (bytes / this.bytesPerSecond) * 1000
     const wait = this.paidUntil - this.burstSeconds * 1000 - now
     if (wait <= 0) return
-    this.waitedMs += wait
+    const until = now + wait
+    this.heldMs += until - Math.max(now, this.heldUntil)
+    this.heldUntil = until
     await this.clock.sleep(wait, signal)
   }
 

@@ -158,8 +158,18 @@ t.test('--limit-upload holds the run\'s uploads to the rate, in process or as pr
       t.equal(run.status, 0, run.stderr)
       t.match(run.stderr, /^s3-sysbackup archive: run \S+ of box1, retained until \S+, uploads limited to 256 KiB\/s$/m, 'the run says it is limited')
       t.ok(seconds >= 1.7, `512 KiB stored in ${seconds.toFixed(2)} s at 256 KiB/s`)
+      const held = /^  time [\d.]+ s, ([\d.]+) s of it with uploads held back by the upload limit$/m.exec(run.stdout)
+      t.ok(held, 'the summary says how long the limit held uploads back')
+      // 512 KiB at 256 KiB/s is 2 s, a quarter of it allowed ahead: at least 1.75 s held, and never more than the run.
+      t.ok(Number(held?.[1]) >= 1.7 && Number(held?.[1]) <= seconds, `held back ${held?.[1]} s of ${seconds.toFixed(2)}`)
     })
   }
+  await t.test('no limit, nothing held back', async (t) => {
+    const m = await machine(t, LOCAL_STORE)
+    const run = await m.archive('--json')
+    t.equal(run.status, 0, run.stderr)
+    t.equal((JSON.parse(run.stdout) as { limitHeldSeconds: number }).limitHeldSeconds, 0)
+  })
   await t.test('not a rate', async (t) => {
     const m = await machine(t, LOCAL_STORE)
     const bad = await m.archive('--limit-upload', 'fast')

@@ -26,7 +26,7 @@ export const MEMORY_BUDGET = 128 * 1024 * 1024
 /** The trailer counters of this stage, all present (0) in every trailer. */
 export const UPLOAD_COUNTERS = [
   'files', 'stored', 'reused', 'extended', 'wouldStore', 'wouldExtend', 'changed',
-  'bytesRead', 'bytesStored', 'swept', 'heads', 'cacheLoaded', 'cacheSaved', 'manifestEntries',
+  'bytesRead', 'bytesStored', 'swept', 'heads', 'cacheLoaded', 'cacheSaved', 'manifestEntries', 'limitHeldMs',
 ] as const
 
 /** What the stage does for one file record. */

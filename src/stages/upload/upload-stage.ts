@@ -6,7 +6,7 @@ import type { StageContext, StageSpec } from '../../cli/stage.js'
 import { loadConfig } from '../../config/load-config.js'
 import type { FsPath } from '../../protocol/path-codec.js'
 import type { Rec } from '../../protocol/records.js'
-import { LIMIT_UPLOAD_OPTION } from '../../store/upload-limit.js'
+import { limitHeldMs, LIMIT_UPLOAD_OPTION } from '../../store/upload-limit.js'
 import { openStore, STORE_OPTION } from '../../store/open-store.js'
 import { DEFAULT_PART_SIZE } from '../../store/parts.js'
 import type { LockMode, Store } from '../../store/store.js'
@@ -215,6 +215,8 @@ async function* run(ctx: StageContext, settings: UploadSettings, store: Store, h
     }
     ctx.counts.swept = knowledge.counts.swept
     ctx.counts.heads = knowledge.counts.heads
+    // In an archive's process the manifest stage shares the limit: this is the time up to the last content stored.
+    ctx.counts.limitHeldMs = Math.round(limitHeldMs())
     for (const [api, n] of Object.entries(store.requests.snapshot())) ctx.counts[`req.${api}`] = n
   }
 
