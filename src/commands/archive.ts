@@ -73,7 +73,7 @@ async function archive(args: ParsedArgs, io: CommandIO): Promise<number> {
   const host = resolveHost(args.string('host'), config)
   // Checked before anything runs: each writing stage would refuse it, but only after pick and hash had begun.
   const uploadLimit = uploadLimitOf(args.string('limit-upload'), config.values.s3.limit_upload, config.file ?? 'configuration')
-  const gzipLevel = args.has('gzip-level') ? gzipLevelOf(args.number('gzip-level'), config.values.content.gzip_level) : undefined
+  const gzipLevel = gzipLevelOf(args.number('gzip-level'))
   const stateDir = args.string('state-dir') ?? config.values.state.dir
   // A mistake in pickers.d or snapshots.d is a configuration error (exit 2,
   // nothing done), as it is for the stages; found here, before any stage runs.

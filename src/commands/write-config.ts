@@ -111,7 +111,7 @@ function readOptions(args: ParsedArgs, env: NodeJS.ProcessEnv): Options {
   const limitUpload = args.string('limit-upload')
   // Checked here, so that no conf is written that every run would refuse.
   if (limitUpload !== undefined) uploadLimitOf(limitUpload, undefined, 'conf')
-  const gzipLevel = args.has('gzip-level') ? gzipLevelOf(args.number('gzip-level'), SCHEMA.content.gzip_level.default) : undefined
+  const gzipLevel = gzipLevelOf(args.number('gzip-level'))
   const createUser = args.string('create-user')
   if (createUser !== undefined && !validIamUserName(createUser)) {
     throw new UsageError(`--create-user: "${createUser}" is not a valid IAM user name (up to 64 of letters, digits and +=,.@_-)`)

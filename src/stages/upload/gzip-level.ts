@@ -35,12 +35,13 @@ export const GZIP_LEVEL_OPTION = {
 } as const
 
 /**
- * The level from `--gzip-level` (`option`), else the configured one (which
- * the configuration loader has checked). Throws UsageError (exit 2) for
- * an option that is not a whole number from 0 to 9.
+ * The level `--gzip-level` gives (`option`), checked; undefined when it
+ * is not given (then `[content] gzip_level` holds, which the configuration
+ * loader has checked). Throws UsageError (exit 2) for an option that is
+ * not a whole number from 0 to 9.
  */
-export function gzipLevelOf(option: number | undefined, configured: number): number {
-  if (option === undefined) return configured
+export function gzipLevelOf(option: number | undefined): number | undefined {
+  if (option === undefined) return undefined
   if (!Number.isInteger(option) || option < 0 || option > MAX_GZIP_LEVEL) {
     throw new UsageError(`option --gzip-level: ${option} is not a whole number from 0 to ${MAX_GZIP_LEVEL}`)
   }

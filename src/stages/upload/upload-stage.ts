@@ -113,7 +113,7 @@ export function makeUploadStage(hooks: UploadStageHooks = {}): StageSpec {
         lockMode: content.lock_mode as LockMode,
         host,
         jobs: jobs ?? DEFAULT_JOBS,
-        gzipLevel: gzipLevelOf(args.number('gzip-level'), content.gzip_level),
+        gzipLevel: gzipLevelOf(args.number('gzip-level')) ?? content.gzip_level,
         dryRun,
         useCache: !args.flag('no-cache'),
         pageSize,
