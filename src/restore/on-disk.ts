@@ -20,6 +20,22 @@ export function lookAt(dir: DirHandle, name: Buffer | string): OnDisk | null {
   return st === undefined ? null : { kind: kindOf(st), st }
 }
 
+/**
+ * What is in the way of restoring a file or special file at `name` in
+ * `dir`: lookAt, but with no lstat in a directory this restore made
+ * (DirHandle.made). That one was empty and mode 0700 when made, and holds
+ * only what this restore put there since; so nothing is in the way. The
+ * lstat, through /proc/self/fd, cost about 20 µs of the main thread per
+ * file, 4% of a 20,000-file restore into an empty target. The one
+ * difference: an input that names a path twice (two manifests joined) gets
+ * it written twice there, the later last, where lookAt kept the later one
+ * out when the first was finished by then. Two such entries close together
+ * in the input ran at once and both found the name free even before.
+ */
+export function inTheWay(dir: DirHandle, name: Buffer | string): OnDisk | null {
+  return dir.made ? null : lookAt(dir, name)
+}
+
 export function kindOf(st: BigIntStats): OnDisk['kind'] {
   if (st.isFile()) return 'file'
   if (st.isDirectory()) return 'dir'

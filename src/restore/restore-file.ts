@@ -4,7 +4,7 @@ import { StoreFatalError } from '../store/errors.js'
 import { setOwnerAndMode } from './entry-metadata.js'
 import { linkFile } from './file-writer.js'
 import type { LinkSource } from './hard-links.js'
-import { hasContent, lookAt, openIfSameContent } from './on-disk.js'
+import { hasContent, inTheWay, openIfSameContent } from './on-disk.js'
 import type { FileEntry } from './restore-entry.js'
 import type { Restorer } from './restorer.js'
 
@@ -46,7 +46,7 @@ async function writeEntry(r: Restorer, entry: FileEntry): Promise<{ recs: Rec[],
   const uid = r.parts.owners.uid(entry.user, entry.uid)
   const gid = r.parts.owners.gid(entry.group, entry.gid)
   try {
-    const existing = lookAt(dir, name)
+    const existing = inTheWay(dir, name)
     let action: 'written' | 'replaced' = 'written'
     if (existing !== null) {
       if (existing.kind === 'dir') return { recs: r.failed(entry, 'not restored: a directory is in the way'), source: null }
@@ -105,7 +105,7 @@ async function linkTo(r: Restorer, entry: FileEntry, source: LinkSource): Promis
   const name = entry.parts[entry.parts.length - 1]!
   const fromName = source.parts[source.parts.length - 1]!
   try {
-    const existing = lookAt(dir, name)
+    const existing = inTheWay(dir, name)
     let replace = false
     if (existing !== null) {
       if (existing.st.ino === source.st.ino && existing.st.dev === source.st.dev) return [r.done(entry, 'skipped', { reason: 'already a link of its group' })]

@@ -3,7 +3,7 @@ import type { Rec } from '../protocol/records.js'
 import { setOwnerAndMode } from './entry-metadata.js'
 import { discardTemp, tempNameFor } from './file-writer.js'
 import { HelperError } from './fs-helper.js'
-import { lookAt, pin, selfPath, type OnDisk } from './on-disk.js'
+import { inTheWay, pin, selfPath, type OnDisk } from './on-disk.js'
 import type { SpecialEntry } from './restore-entry.js'
 import type { Restorer } from './restorer.js'
 
@@ -33,7 +33,7 @@ export async function restoreSpecial(r: Restorer, entry: SpecialEntry): Promise<
   }
   const name = entry.parts[entry.parts.length - 1]!
   try {
-    const existing = lookAt(dir, name)
+    const existing = inTheWay(dir, name)
     let action: 'written' | 'replaced' | 'skipped' = 'written'
     if (existing !== null) {
       if (sameNode(existing, entry)) action = 'skipped'

@@ -27,7 +27,11 @@ export class DirHandle {
   refs = 0
   /** Set once closed (evicted): an acquirer that waited for it opens it again. */
   closed = false
-  constructor(readonly key: string, readonly parts: readonly Buffer[], readonly fd: number) {}
+  /**
+   * @param made this restore created the directory (mode 0700, empty), so
+   *   whatever is in it the restore put there: see inTheWay().
+   */
+  constructor(readonly key: string, readonly parts: readonly Buffer[], readonly fd: number, readonly made = false) {}
 
   /** A path reaching `name` in this directory, for this process (`/proc/self/fd/N/name`). */
   at(name: Buffer | string): Buffer {
@@ -141,7 +145,8 @@ export class TargetDirs {
     const parent = await this.acquire(parts.slice(0, -1), onMissing)
     const name = parts[parts.length - 1]!
     try {
-      const dir = new DirHandle(key, parts, this.openChild(parent, name, parts, onMissing))
+      const opened = this.openChild(parent, name, parts, onMissing)
+      const dir = new DirHandle(key, parts, opened.fd, opened.made)
       this.cache.set(key, dir)
       this.evict()
       return dir
@@ -150,20 +155,23 @@ export class TargetDirs {
     }
   }
 
-  private openChild(parent: DirHandle, name: Buffer, parts: readonly Buffer[], onMissing: OnMissing): number {
+  /** The directory `name` in `parent`, opened; `made` when this call created it. */
+  private openChild(parent: DirHandle, name: Buffer, parts: readonly Buffer[], onMissing: OnMissing): { fd: number, made: boolean } {
     try {
-      return openSync(parent.at(name), DIR_FLAGS)
+      return { fd: openSync(parent.at(name), DIR_FLAGS), made: false }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       if (code === 'ENOENT' && onMissing !== null) {
+        let made = false
         try {
           mkdirSync(parent.at(name), 0o700)
+          made = true
           onMissing(parts)
         } catch (mkdirErr) {
           // Made meanwhile by a concurrent task of this restore: open it below.
           if ((mkdirErr as NodeJS.ErrnoException).code !== 'EEXIST') throw mkdirErr
         }
-        return this.openChild(parent, name, parts, null)
+        return { fd: this.openChild(parent, name, parts, null).fd, made }
       }
       if (code === 'ENOTDIR' || code === 'ELOOP') throw this.notADirectory(parent, name, parts)
       throw err

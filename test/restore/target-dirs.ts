@@ -4,6 +4,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { BoundaryError } from '../../src/restore/target-path.js'
 import { TargetDirs } from '../../src/restore/target-dirs.js'
+import { inTheWay } from '../../src/restore/on-disk.js'
 
 const parts = (...names: string[]) => names.map((n) => Buffer.from(n))
 
@@ -28,6 +29,30 @@ t.test('missing directories are created mode 0700, and reported once each', asyn
   dirs.release(b)
   t.equal(dirs.where(parts('x', 'y')).toString(), join(root, 'x/y'))
   await dirs.close()
+})
+
+t.test('a directory this restore made is known as made, and nothing is looked up in the way there', async (t) => {
+  const root = t.testdir({ old: { f: 'there before' } })
+  const dirs = await TargetDirs.open(root)
+  const noted = () => {}
+  const old = await dirs.acquire(parts('old'), noted)
+  const made = await dirs.acquire(parts('old', 'new'), noted)
+  t.equal(old.made, false, 'a directory that was there is not made')
+  t.equal(made.made, true, 'one created on the way is')
+  t.equal(dirs.rootDir.made, false, 'the target itself is not')
+  t.equal(inTheWay(old, 'f')?.kind, 'file', 'a file that was there before is in the way')
+  t.equal(inTheWay(old, 'none'), null)
+  writeFileSync(made.at('f'), 'written by this restore')
+  t.equal(inTheWay(made, 'f'), null, 'in a made directory only the restore wrote, so it is not looked at')
+  dirs.release(old)
+  dirs.release(made)
+  await dirs.close()
+  const again = await TargetDirs.open(root)
+  const reopened = await again.acquire(parts('old', 'new'), noted)
+  t.equal(reopened.made, false, 'the next restore finds it there')
+  t.equal(inTheWay(reopened, 'f')?.kind, 'file')
+  again.release(reopened)
+  await again.close()
 })
 
 t.test('without creation, a missing directory is ENOENT', async (t) => {
