@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto'
 import { closeSync, fstatSync, ftruncateSync, openSync } from 'node:fs'
-import type { ObjectInfo, Store } from '../store/store.js'
+import type { BodyFile, ObjectInfo, Store } from '../store/store.js'
 import { readAt } from '../util/fd-io.js'
 import type { DecodeWorkers } from './decode-workers.js'
-import { checkDecoded, ContentMismatchError, decodeFailure, fetchContent, isGzip, statedSize, WHOLE_DECODE_LIMIT, wholeBody, writeBody, type ContentRef, type Fetched } from './fetch-content.js'
+import { checkDecoded, ContentMismatchError, decodeFailure, decodesWhole, fetchContent, isGzip, statedSize, WHOLE_DECODE_LIMIT, wholeBody, writeBody, type ContentRef, type Fetched } from './fetch-content.js'
 import { writeFile, type Committed, type FileOwner, type Fill } from './file-writer.js'
 import { giveBuffer, READ_FLAGS, takeBuffer } from './on-disk.js'
 import { setLength, writeMaybeSparse } from './sparse.js'
@@ -66,6 +66,9 @@ export class ContentSource {
     if (this.decoder === undefined || ref.sha256 === EMPTY_SHA256 || this.written.has(ref.sha256)) {
       return writeFile(dir, name, this.fill(ref), owner)
     }
+    // A store on this machine hands over the body's file: the worker reads it too.
+    const file = await this.store.bodyFile?.(ref.key, ref.versionId, decodesWhole)
+    if (file !== undefined) return this.writeWhole(this.decoder, file.info, file, ref, dir, name, owner)
     const got = await this.store.get(ref.key, ref.versionId)
     const whole = wholeBody(got)
     if (whole !== undefined) return this.writeWhole(this.decoder, got.info, whole, ref, dir, name, owner)
@@ -77,16 +80,21 @@ export class ContentSource {
     }
   }
 
-  private async writeWhole(decoder: DecodeWorkers, info: ObjectInfo, whole: Buffer, ref: ContentRef, dir: DirHandle, name: Buffer, owner: FileOwner): Promise<Committed & { fetched: Fetched }> {
+  /** Has a decode worker make the file from a body held whole, or from a body's file (Store.bodyFile). */
+  private async writeWhole(decoder: DecodeWorkers, info: ObjectInfo, whole: Buffer | BodyFile, ref: ContentRef, dir: DirHandle, name: Buffer, owner: FileOwner): Promise<Committed & { fetched: Fetched }> {
     this.signal?.throwIfAborted()
     const gzip = isGzip(info)
-    const transferred = whole.length // before the body moves to the worker
+    const file = 'path' in whole ? whole : undefined
+    const transferred = file?.size ?? (whole as Buffer).length // before the body moves to the worker
+    // Only the file's place crosses to the worker (`missing` cannot).
+    const body = file !== undefined ? { path: file.path, size: file.size } : whole as Buffer
     let answer
     try {
-      answer = await decoder.writeFile(dir, name, whole, gzip, WHOLE_DECODE_LIMIT, { sha256: ref.sha256, size: statedSize(info) }, owner, this.sparse)
+      answer = await decoder.writeFile(dir, name, body, gzip, WHOLE_DECODE_LIMIT, { sha256: ref.sha256, size: statedSize(info) }, owner, this.sparse)
     } catch (err) {
       throw decodeFailure(err, ref, info)
     }
+    if (answer.bodyMissing === true) throw file!.missing()
     checkDecoded(ref, info, answer.sha256, answer.bytes)
     // The worker writes only what checkDecoded accepts; this is never reached for other content.
     if (answer.written === null) throw new ContentMismatchError(`${ref.key}: content is not what its key says`)

@@ -1,5 +1,5 @@
 import { ownMemory, WorkerPool } from '../util/worker-pool.js'
-import type { WriteAnswer, WriteMessage } from './decode-job.js'
+import type { BodyInFile, WriteAnswer, WriteMessage } from './decode-job.js'
 import type { FileOwner } from './file-writer.js'
 import type { DirHandle } from './target-dirs.js'
 
@@ -31,11 +31,13 @@ export class DecodeWorkers {
    * worker: it is empty (detached) here once this returns; others are
    * copied. Rejects with the worker's error, its code kept
    * (ERR_BUFFER_TOO_LARGE, Z_…, and EACCES, EISDIR… from making the file).
-   * `sparse`: whole blocks of zeros are left as holes (sparse.ts).
+   * `sparse`: whole blocks of zeros are left as holes (sparse.ts). A body
+   * given as its file (Store.bodyFile) is read by the worker; when there is
+   * no such file, nothing is written and the answer says `bodyMissing`.
    */
-  writeFile(dir: DirHandle, name: Buffer, body: Uint8Array, gzip: boolean, maxOutput: number, expect: { sha256: string, size: number | undefined }, owner: FileOwner, sparse = false): Promise<WriteAnswer> {
+  writeFile(dir: DirHandle, name: Buffer, body: Uint8Array | BodyInFile, gzip: boolean, maxOutput: number, expect: { sha256: string, size: number | undefined }, owner: FileOwner, sparse = false): Promise<WriteAnswer> {
     const message: WriteMessage = { dirFd: dir.fd, name, body, gzip, maxOutput, sha256: expect.sha256, size: expect.size, owner, sparse }
-    return this.pool.run(message, moved(body))
+    return this.pool.run(message, body instanceof Uint8Array ? moved(body) : [])
   }
 
   /** Ends the workers. Call once nothing is pending. */

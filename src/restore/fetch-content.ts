@@ -71,8 +71,13 @@ export function isGzip(info: ObjectInfo): boolean {
  * undefined. Such a body decodes to at most WHOLE_DECODE_LIMIT bytes or fails.
  */
 export function wholeBody(got: Got): Buffer | undefined {
-  const statedSize = Number(got.info.metadata.size)
-  return got.whole !== undefined && (!isGzip(got.info) || (Number.isSafeInteger(statedSize) && statedSize <= WHOLE_DECODE_BYTES)) ? got.whole : undefined
+  return got.whole !== undefined && decodesWhole(got.info) ? got.whole : undefined
+}
+
+/** Whether a body held whole is decoded in one call (see wholeBody): stored as it is, or gzip that says it decodes to at most WHOLE_DECODE_BYTES. */
+export function decodesWhole(info: ObjectInfo): boolean {
+  const statedSize = Number(info.metadata.size)
+  return !isGzip(info) || (Number.isSafeInteger(statedSize) && statedSize <= WHOLE_DECODE_BYTES)
 }
 
 /** The `maxOutput` of decoding a wholeBody: one byte more than any it may decode to, so more is seen. */

@@ -57,9 +57,10 @@ import type { Readable } from 'node:stream'
 import { NotFoundError, StoreError, StoreFatalError } from './errors.js'
 import { DEFAULT_PART_SIZE, partCount } from './parts.js'
 import { RequestCounter } from './request-counter.js'
-import type { LatestInfo, LockMode, ObjectInfo, PutOptions, PutStreamOptions, Retention, Store, VersionInfo } from './store.js'
+import type { BodyFile, LatestInfo, LockMode, ObjectInfo, PutOptions, PutStreamOptions, Retention, Store, VersionInfo } from './store.js'
 import { checkKey, checkPutOptions, retentionChange } from './validate.js'
 import { WHOLE_BODY_BYTES, WholeBody } from './whole-body.js'
+import { readStartSync } from '../util/fd-io.js'
 import { flock } from '../util/flock.js'
 import { sha256Of } from '../util/sha256.js'
 
@@ -337,8 +338,7 @@ export class LocalStore implements Store {
     const dir = this.keyDir('GetObject', key)
     this.requests.add('GetObject')
     const meta = await this.readMeta(dir, versionId)
-    const missing = () => new NotFoundError('GetObject', this.location(key), versionId === undefined ? 'NoSuchKey' : 'NoSuchVersion',
-      versionId === undefined ? 'no such key' : `no version ${versionId}`)
+    const missing = () => this.missingVersion(key, versionId)
     if (meta === null) throw missing()
     let fd
     try {
@@ -353,15 +353,30 @@ export class LocalStore implements Store {
     // time there). Larger bodies stream.
     if (meta.size <= WHOLE_BODY_BYTES) {
       try {
-        const bytes = Buffer.allocUnsafe(meta.size)
-        let done = 0
-        for (let n; done < bytes.length && (n = readSync(fd, bytes, done, bytes.length - done, done)) > 0;) done += n
-        return new WholeBody(infoOf(meta), bytes.subarray(0, done))
+        return new WholeBody(infoOf(meta), readStartSync(fd, meta.size))
       } finally {
         closeSync(fd)
       }
     }
     return { info: infoOf(meta), body: createReadStream('', { fd, highWaterMark: STREAM_READ_BYTES }) }
+  }
+
+  async bodyFile(key: string, versionId: string | undefined, wanted: (info: ObjectInfo) => boolean): Promise<BodyFile | undefined> {
+    const dir = this.keyDir('GetObject', key)
+    const meta = await this.readMeta(dir, versionId)
+    if (meta === null) {
+      this.requests.add('GetObject')
+      throw this.missingVersion(key, versionId)
+    }
+    const info = infoOf(meta)
+    if (meta.size > WHOLE_BODY_BYTES || !wanted(info)) return undefined
+    this.requests.add('GetObject')
+    return { info, path: `${dir}/${meta.versionId}`, size: meta.size, missing: () => this.missingVersion(key, versionId) }
+  }
+
+  private missingVersion(key: string, versionId: string | undefined): NotFoundError {
+    return new NotFoundError('GetObject', this.location(key), versionId === undefined ? 'NoSuchKey' : 'NoSuchVersion',
+      versionId === undefined ? 'no such key' : `no version ${versionId}`)
   }
 
   async putBuffer(key: string, body: Buffer, opts: PutOptions): Promise<{ versionId: string }> {

@@ -51,6 +51,21 @@ export interface LatestInfo {
   lastModified: Date
 }
 
+/** A version's body in a file on this machine (Store.bodyFile). */
+export interface BodyFile {
+  info: ObjectInfo
+  /** The file, holding exactly the body as stored. */
+  path: string
+  /** The body's size in bytes, from its metadata. */
+  size: number
+  /**
+   * The NotFoundError get() would have thrown, for a reader that finds no
+   * file at `path` (a store damaged by hand: the metadata is written after
+   * the body, so a version's body is there once its metadata is).
+   */
+  missing(): Error
+}
+
 /** Everything a HeadObject tells about one version. */
 export interface ObjectInfo {
   key: string
@@ -172,6 +187,17 @@ export interface Store {
    * Cost: one GetObject (and one per resume).
    */
   get(key: string, versionId?: string): Promise<{ info: ObjectInfo, body: Readable, whole?: Buffer }>
+
+  /**
+   * For a store on this machine (LocalStore): a version's body as the file
+   * that holds it, for a reader in another thread (a restore's decode
+   * worker reads and decodes it there, off the calling thread), when
+   * `wanted(info)` says so and the body is at most WHOLE_BODY_BYTES; else
+   * undefined, and get() is the way. Throws NotFoundError as get() does.
+   * Cost: one GetObject when it answers a file, none otherwise. Stores
+   * elsewhere (S3Store) do not have it.
+   */
+  bodyFile?(key: string, versionId: string | undefined, wanted: (info: ObjectInfo) => boolean): Promise<BodyFile | undefined>
 
   /**
    * Stores `body` as a new version of `key`, with the given retention,

@@ -1,4 +1,4 @@
-import { closeSync, read, write, writeSync } from 'node:fs'
+import { closeSync, read, readSync, write, writeSync } from 'node:fs'
 
 /**
  * Reads and writes on numeric descriptors, through the thread pool.
@@ -29,6 +29,18 @@ export function readAt(fd: number, buf: Buffer, offset: number, length: number, 
   return new Promise((resolve, reject) => {
     read(fd, buf, offset, length, position, (err, n) => (err ? reject(err) : resolve(n)))
   })
+}
+
+/**
+ * The first `size` bytes of `fd` (fewer when the file is shorter), read
+ * synchronously: for a body known to be small, whose reads cost less
+ * than a trip through the pool.
+ */
+export function readStartSync(fd: number, size: number): Buffer {
+  const bytes = Buffer.allocUnsafe(size)
+  let done = 0
+  for (let n; done < bytes.length && (n = readSync(fd, bytes, done, bytes.length - done, done)) > 0;) done += n
+  return bytes.subarray(0, done)
 }
 
 /** Writes all of `buf` at `position`. */
