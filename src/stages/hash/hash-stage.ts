@@ -8,6 +8,7 @@ import { resolveHost } from '../../config/host.js'
 import { openStore, STORE_OPTION } from '../../store/open-store.js'
 import type { Store } from '../../store/store.js'
 import { FILES_CACHE_NAME, FilesCache } from './files-cache.js'
+import { manifestShare } from '../manifest-share.js'
 import { seedFromManifest, type ManifestSeed } from './manifest-seed.js'
 import { countRequests } from '../request-counters.js'
 import { errnoText, HASH_COUNTERS, hashRecords } from './hash-records.js'
@@ -134,7 +135,7 @@ async function* run(ctx: StageContext, settings: HashSettings, hooks: HashStageH
     let found: ManifestSeed
     try {
       const store = await from.open()
-      found = await seedFromManifest(cache, store, from.host)
+      found = await seedFromManifest(cache, store, from.host, manifestShare.collector(store.id, from.host))
       // Its LIST and GET are counted with the other stages' requests (the archive's summary).
       countRequests(ctx, store)
     } catch (err) {

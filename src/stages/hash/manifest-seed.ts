@@ -2,6 +2,7 @@ import { newestManifestOf } from '../../manifests/list-manifests.js'
 import { openManifest } from '../../manifests/read-manifest.js'
 import { isRefusal } from '../../store/errors.js'
 import type { Store } from '../../store/store.js'
+import type { ManifestCollector } from '../manifest-share.js'
 import type { CachedContent, FilesCache } from './files-cache.js'
 import { identityKey } from './identity.js'
 import { RACY_WINDOW_NS } from './hash-records.js'
@@ -33,9 +34,13 @@ const NANOSECONDS = /^\d+$/
  * timestamp tick can hide behind the identity. Nothing is taken from a
  * manifest whose digest does not match or that is cut off.
  *
+ * `collector`, when given, sees every record of the manifest, and is told
+ * the manifest's key once all of it was read and its digest is right
+ * (manifest-share.ts: the upload stage takes its versions from there).
+ *
  * Cost: one ListObjectsV2 per 1000 manifests of the host, one GetObject.
  */
-export async function seedFromManifest(cache: FilesCache, store: Store, host: string): Promise<ManifestSeed> {
+export async function seedFromManifest(cache: FilesCache, store: Store, host: string, collector?: ManifestCollector): Promise<ManifestSeed> {
   let key: string | undefined
   try {
     const newest = await newestManifestOf(store, host)
@@ -46,6 +51,7 @@ export async function seedFromManifest(cache: FilesCache, store: Store, host: st
     const reader = await openManifest(store, key)
     for await (const line of reader) {
       const rec = line.rec
+      if (rec !== undefined) collector?.add(rec)
       if (rec?.type !== 'file') continue
       const { storageId, size, mtimeNs, ctimeNs, sha256, gzip, readSize, lockedRead } = rec
       if (lockedRead !== true || typeof gzip !== 'boolean' || typeof sha256 !== 'string' || !SHA256.test(sha256)) continue
@@ -57,6 +63,7 @@ export async function seedFromManifest(cache: FilesCache, store: Store, host: st
     const verdict = reader.verdict()
     if (verdict.truncated !== undefined) return { kind: 'unusable', key, message: verdict.truncated }
     if (verdict.digest !== 'ok') return { kind: 'unusable', key, message: `its digest is ${verdict.digest === 'mismatch' ? 'wrong: it was altered' : 'missing'}` }
+    collector?.finish(key)
     for (const [identity, content] of found) cache.seed(identity, content)
     return { kind: 'seeded', key, entries: found.length }
   } catch (err) {

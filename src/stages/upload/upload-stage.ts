@@ -13,6 +13,7 @@ import type { LockMode, Store } from '../../store/store.js'
 import { errnoText } from '../hash/hash-records.js'
 import { contentCacheFile, loadContentCache, saveContentCache, type LoadedContentCache } from './content-cache.js'
 import { ContentKnowledge } from './content-knowledge.js'
+import { manifestShare } from '../manifest-share.js'
 import { readManifestKnowledge } from './manifest-knowledge.js'
 import { addDays, headerFieldsOf, RUN_OPTIONS, runIdentity } from '../run-identity.js'
 import { gzipLevelOf, GZIP_LEVEL_OPTION } from './gzip-level.js'
@@ -165,10 +166,13 @@ async function* run(ctx: StageContext, settings: UploadSettings, store: Store, h
   })
   ctx.count('cacheLoaded', loaded.data?.versions.size ?? 0)
 
+  // The hash stage of this process, if any, collects this host's newest manifest's versions as it reads it.
+  const share = settings.useCache && knowledge.knowsNothing ? manifestShare.want(store.id, settings.host, clock()) : undefined
+
   /** Knowledge from this host's newest manifest, when the cache knows nothing. */
   async function seedFromManifest(): Promise<Rec[]> {
     if (!settings.useCache || !knowledge.knowsNothing) return []
-    const found = await readManifestKnowledge(store, settings.host, clock())
+    const found = await readManifestKnowledge(store, settings.host, clock(), share?.collected)
     switch (found.kind) {
       case 'read':
         knowledge.seed(found.versions)
@@ -208,6 +212,7 @@ async function* run(ctx: StageContext, settings: UploadSettings, store: Store, h
     // A state dir that could not be read will not be writable either: one warning says it.
     if (failure !== undefined && failure.code !== loaded.code) yield ctx.problem('warning', failure.message, { path: cacheFile, code: failure.code })
   } finally {
+    share?.withdraw()
     ctx.signal.removeEventListener('abort', onInterrupt)
     if (!finished) {
       const failure = await save(false)

@@ -63,6 +63,11 @@ async function cold(t: Test, kind: StoreKind): Promise<void> {
     t.equal(entry?.sha256, createHash('sha256').update(readFileSync(join(tree, name))).digest('hex'), `${name}: the hash of its content now`)
   }
   t.match(JSON.parse(second.stdout), { outcome: 'complete', contentsStored: 1 }, 'only the changed content is stored')
+  const uploadCounts = (records.find((r) => r.type === 'stage' && r.producer === 'sysbackup-upload') as { trailer?: { counts?: Record<string, number> } }).trailer?.counts
+  t.equal(uploadCounts?.manifestEntries, 3, 'the upload stage knows the versions of the first manifest\'s three contents')
+  t.equal((JSON.parse(second.stdout) as { requests: Record<string, number> }).requests.GetObject, 1,
+    'one GetObject of the manifest, read once for the hash stage and the upload stage (manifest-share.ts)')
+  t.equal(uploadCounts?.['req.HeadObject'], 1, 'one HEAD, of the changed content only, which no manifest names')
 
   // Files written within 2 s of the second run's reads were not cached by it (racy), and are read again.
   const counts = hashCounts(await manifestRecords(await store.open(), await archive()))
