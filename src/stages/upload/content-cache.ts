@@ -2,7 +2,7 @@ import { readFile, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { checkedLines, writeChecksummedFile } from '../../util/checksummed-file.js'
 import { LineTable } from '../../util/line-table.js'
-import { VersionMap, versionLinesOf } from './version-map.js'
+import { unchangedLines, VersionMap, versionLinesOf } from './version-map.js'
 import { PrefixSet, prefixHex, prefixOf } from './prefix-set.js'
 import { sha256Of } from '../../util/sha256.js'
 
@@ -129,6 +129,9 @@ export async function saveContentCache(file: string, storeId: string, data: Cont
   const s = data.state
   const head = `${CONTENT_CACHE_FORMAT}\nstore ${asciiJson(storeId)}\n`
     + `index ${s.complete ? 1 : 0} ${s.sweptAt === null ? '-' : s.sweptAt.getTime()} ${s.shared ? 1 : 0} ${s.versions}\n`
+  // An unchanged run's cache, plain from the counts alone: its lines are not even made and compared (see FilesCache.save).
+  const unchanged = previous === undefined || data.index.hasGrown ? undefined : unchangedLines(data.versions)
+  if (unchanged !== undefined && previous!.toString('latin1', 0, head.length) === head) return unchanged
   let entries = 0
   function* lines(): Generator<string> {
     // Version entries put their prefix in the index when loaded: write only the others.
@@ -204,7 +207,7 @@ function parse(data: Buffer, storeId: string, now: Date): LoadedContentCache | s
     prefixes.push(BigInt(`0x${p[1]!}`))
   }
   // The key of a version line is its hash: `v <sha256> …`.
-  const versions = new VersionMap(new LineTable(data, starts, ends, () => [2, 66]))
+  const versions = new VersionMap(new LineTable(data, starts, ends, () => [2, 66]), undefined, entries - starts.length)
   return {
     entries,
     data: {

@@ -10,6 +10,8 @@ export class PrefixSet {
   private sorted: BigUint64Array
   /** Added since the last compaction; folded into `sorted` when large. */
   private added = new Set<bigint>()
+  /** Whether a prefix was added since the set was made. */
+  private grown = false
 
   private constructor(sorted: BigUint64Array) {
     this.sorted = sorted
@@ -49,6 +51,7 @@ export class PrefixSet {
 
   addPrefix(prefix: bigint): void {
     if (this.hasPrefix(prefix)) return
+    this.grown = true
     this.added.add(prefix)
     // A Set entry costs about ten times a slot of the array: fold them in now and then.
     if (this.added.size > 4096 && this.added.size * 8 > this.sorted.length) this.compact()
@@ -61,7 +64,14 @@ export class PrefixSet {
     const merged = new BigUint64Array(this.sorted.length + other.sorted.length)
     merged.set(this.sorted)
     merged.set(other.sorted, this.sorted.length)
+    const before = this.sorted.length
     this.sorted = dedupSorted(merged.sort())
+    if (this.sorted.length !== before) this.grown = true
+  }
+
+  /** Whether any prefix was added since the set was made (of() or empty()). */
+  get hasGrown(): boolean {
+    return this.grown
   }
 
   get size(): number {

@@ -24,6 +24,15 @@ export function versionLinesOf(versions: ReadonlyMap<string, KnownVersion>): Ite
   return versions instanceof VersionsReader ? versions.versionLines() : formattedLines(versions)
 }
 
+/**
+ * The number of version lines when `versions` (a VersionMap, or a view of
+ * one) would be saved as exactly the version lines of the cache file it was
+ * loaded from, in their order; undefined when that is not sure.
+ */
+export function unchangedLines(versions: ReadonlyMap<string, KnownVersion>): number | undefined {
+  return versions instanceof VersionsReader ? versions.unchangedLines() : undefined
+}
+
 function* formattedLines(versions: ReadonlyMap<string, KnownVersion>): Generator<VersionLine> {
   for (const [sha256, known] of versions) {
     if (known.retainUntil !== null) yield { sha256, line: `v ${sha256} ${known.retainUntil.getTime()} ${known.versionId}` }
@@ -37,6 +46,8 @@ abstract class VersionsReader implements ReadonlyMap<string, KnownVersion> {
   abstract entries(): MapIterator<[string, KnownVersion]>
   /** See versionLinesOf. */
   abstract versionLines(): Iterable<VersionLine>
+  /** See unchangedLines. */
+  abstract unchangedLines(): number | undefined
 
   has(sha256: string): boolean {
     return this.get(sha256) !== undefined
@@ -76,8 +87,14 @@ export class VersionMap extends VersionsReader {
   /** Hashes used that have no loaded line. */
   private readonly usedElsewhere = new Set<string>()
   private loadedLive: number
+  /** Loaded lines marked USED. */
+  private usedLoaded = 0
 
-  constructor(private readonly loaded: LineTable | null = null, private readonly dates = new SharedDates()) {
+  /**
+   * `dropped`: version lines of the file left out of `loaded` (expired),
+   * which a save would then not write again.
+   */
+  constructor(private readonly loaded: LineTable | null = null, private readonly dates = new SharedDates(), private readonly dropped = 0) {
     super()
     this.flags = new Uint8Array(loaded?.lineCount ?? 0)
     this.loadedLive = loaded?.size ?? 0
@@ -164,10 +181,25 @@ export class VersionMap extends VersionsReader {
     for (const line of formattedLines(this.learned)) if (!onlyUsed || this.isUsed(line.sha256)) yield line
   }
 
+  /**
+   * The number of lines when versionLines(onlyUsed) gives exactly the
+   * version lines of the file loaded: none dropped, superseded, replaced or
+   * learned, and (when `onlyUsed`) every one used; else undefined.
+   */
+  unchangedLines(onlyUsed = false): number | undefined {
+    const loaded = this.loaded
+    if (loaded === null || this.dropped > 0 || this.learned.size > 0 || loaded.size !== loaded.lineCount || this.loadedLive !== loaded.size) return undefined
+    return !onlyUsed || this.usedLoaded === loaded.size ? loaded.size : undefined
+  }
+
   /** Marks `sha256` used; `i` is its loaded line, or -1. */
   private markUsedAt(sha256: string, i: number): void {
-    if (i >= 0) this.flags[i]! |= USED
-    else this.usedElsewhere.add(sha256)
+    if (i >= 0) {
+      if ((this.flags[i]! & USED) === 0) this.usedLoaded++
+      this.flags[i]! |= USED
+    } else {
+      this.usedElsewhere.add(sha256)
+    }
   }
 
   /** The loaded line of `sha256` unless a learned version replaced it, else -1. */
@@ -220,5 +252,9 @@ export class UsedVersions extends VersionsReader {
 
   override versionLines(): Iterable<VersionLine> {
     return this.source.versionLines(true)
+  }
+
+  unchangedLines(): number | undefined {
+    return this.source.unchangedLines(true)
   }
 }

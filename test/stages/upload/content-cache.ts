@@ -4,6 +4,7 @@ import { readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { contentCacheFile, loadContentCache, saveContentCache, type ContentCacheData } from '../../../src/stages/upload/content-cache.js'
 import { PrefixSet, prefixOf } from '../../../src/stages/upload/prefix-set.js'
+import { UsedVersions, type VersionMap } from '../../../src/stages/upload/version-map.js'
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex')
 const NOW = new Date('2026-11-26T08:00:00Z')
@@ -146,4 +147,56 @@ t.test('saved over the file it was loaded from, unchanged: not written again; ch
   t.equal(await saveContentCache(file, STORE, { ...loaded.data!, state }, loaded.bytes), 2)
   t.not(statSync(file).ino, before, 'the state changed: rewritten')
   t.equal((await loadContentCache(file, STORE, NOW)).data!.state.versions, 1235)
+})
+
+t.test('an unchanged cache is known unchanged from its counts; every kind of change is still written', async (t) => {
+  const dir = t.testdir()
+  const file = contentCacheFile(dir, STORE)
+  await saveContentCache(file, STORE, sample())
+  const original = readFileSync(file)
+  const inode = () => statSync(file).ino // a write renames a new file into place
+  const reload = async () => {
+    writeFileSync(file, original)
+    const loaded = await loadContentCache(file, STORE, NOW)
+    return { data: loaded.data!, bytes: loaded.bytes!, versions: loaded.data!.versions as VersionMap, ino: inode() }
+  }
+
+  let c = await reload()
+  c.versions.use(sha('a'))
+  c.versions.use(sha('b'))
+  t.equal(await saveContentCache(file, STORE, { ...c.data, versions: new UsedVersions(c.versions) }, c.bytes), 2, 'every version used: both counted')
+  t.equal(inode(), c.ino, 'and not rewritten')
+
+  c = await reload()
+  c.versions.use(sha('a'))
+  t.equal(await saveContentCache(file, STORE, { ...c.data, versions: new UsedVersions(c.versions) }, c.bytes), 1)
+  t.not(inode(), c.ino, 'a version not used: rewritten without it')
+  t.same([...(await loadContentCache(file, STORE, NOW)).data!.versions.keys()], [sha('a')])
+  t.ok((await loadContentCache(file, STORE, NOW)).data!.index.has(sha('b')), 'its content stays in the index')
+
+  c = await reload()
+  t.equal(await saveContentCache(file, STORE, c.data, c.bytes), 2, 'all kept (a run cut short)')
+  t.equal(inode(), c.ino, 'not rewritten')
+
+  c = await reload()
+  c.versions.set(sha('a'), { versionId: 'v-a', retainUntil: days(20) })
+  await saveContentCache(file, STORE, c.data, c.bytes)
+  t.not(inode(), c.ino, 'a retention extended: rewritten')
+  t.same((await loadContentCache(file, STORE, NOW)).data!.versions.get(sha('a'))!.retainUntil, days(20))
+
+  c = await reload()
+  c.data.index.add(sha('new'))
+  await saveContentCache(file, STORE, c.data, c.bytes)
+  t.not(inode(), c.ino, 'content added to the index: rewritten')
+  t.ok((await loadContentCache(file, STORE, NOW)).data!.index.has(sha('new')))
+
+  c = await reload()
+  await saveContentCache(file, STORE, { ...c.data, state: { ...c.data.state, shared: true } }, c.bytes)
+  t.not(inode(), c.ino, 'the index state changed: rewritten')
+
+  writeFileSync(file, original)
+  const later = await loadContentCache(file, STORE, days(5))
+  const ino = inode()
+  t.equal(await saveContentCache(file, STORE, later.data!, later.bytes), 1, 'b is no longer retained five days on')
+  t.not(inode(), ino, 'a version dropped as it loaded: rewritten without it')
 })
