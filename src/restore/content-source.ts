@@ -84,17 +84,16 @@ export class ContentSource {
   private async writeWhole(decoder: DecodeWorkers, info: ObjectInfo, whole: Buffer | BodyFile, ref: ContentRef, dir: DirHandle, name: Buffer, owner: FileOwner): Promise<Committed & { fetched: Fetched }> {
     this.signal?.throwIfAborted()
     const gzip = isGzip(info)
-    const file = 'path' in whole ? whole : undefined
-    const transferred = file?.size ?? (whole as Buffer).length // before the body moves to the worker
-    // Only the file's place crosses to the worker (`missing` cannot).
-    const body = file !== undefined ? { path: file.path, size: file.size } : whole as Buffer
+    // Taken before the body moves to the worker; of a file, only its place crosses (`missing` cannot).
+    const transferred = whole instanceof Uint8Array ? whole.length : whole.size
+    const body = whole instanceof Uint8Array ? whole : { path: whole.path, size: whole.size }
     let answer
     try {
       answer = await decoder.writeFile(dir, name, body, gzip, WHOLE_DECODE_LIMIT, { sha256: ref.sha256, size: statedSize(info) }, owner, this.sparse)
     } catch (err) {
       throw decodeFailure(err, ref, info)
     }
-    if (answer.bodyMissing === true) throw file!.missing()
+    if (answer.bodyMissing === true && !(whole instanceof Uint8Array)) throw whole.missing()
     checkDecoded(ref, info, answer.sha256, answer.bytes)
     // The worker writes only what checkDecoded accepts; this is never reached for other content.
     if (answer.written === null) throw new ContentMismatchError(`${ref.key}: content is not what its key says`)
